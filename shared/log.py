@@ -1,0 +1,72 @@
+"""Structured JSON logs with request-scoped ids (run, step, event) bound per request.
+
+`bind(run=..., step=...)` sets ids in a context variable; every record logged in that
+task carries them. Secrets never belong in a log call: log ids and names, not values.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_bound: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("cutman_log_ids", default={})
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update(_bound.get())
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            out.update(extra)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup(component: str, level: int = logging.INFO) -> None:
+    """Route the root logger to stderr as JSON; call once at process start."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    _bound.set({"component": component})
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(name)
+
+
+def info(logger: logging.Logger, msg: str, **fields: Any) -> None:
+    logger.info(msg, extra={"fields": fields})
+
+
+def warning(logger: logging.Logger, msg: str, **fields: Any) -> None:
+    logger.warning(msg, extra={"fields": fields})
+
+
+def error(logger: logging.Logger, msg: str, **fields: Any) -> None:
+    logger.error(msg, extra={"fields": fields})
+
+
+@contextmanager
+def bind(**ids: Any) -> Iterator[None]:
+    """Attach ids to every log record emitted inside the block (per asyncio task)."""
+    token = _bound.set({**_bound.get(), **{k: v for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
