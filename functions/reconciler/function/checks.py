@@ -1,0 +1,74 @@
+"""Apply-time checks: refuse what this version cannot run, with the field and reason.
+
+A resource that would fail at 3 a.m. (a template that does not parse, a sink type that
+is not built, an agent step before the agent runtime exists) is refused when applied.
+"""
+
+from __future__ import annotations
+
+from cutman.core.shellsafe import compile_command
+from cutman.core.templating import TemplateError, check
+from cutman.errors import Invalid
+from cutman.models.resources import Resource, Sink, Source, SourceType, StepType, Workflow
+from cutman.sinks import plugin_for
+
+
+def check_resource(res: Resource) -> None:
+    if isinstance(res, Source):
+        _source(res)
+    elif isinstance(res, Workflow):
+        _workflow(res)
+    else:
+        _sink(res)
+
+
+def _source(src: Source) -> None:
+    if src.spec.type is not SourceType.WEBHOOK:
+        raise Invalid(
+            f"source type {src.spec.type.value!r} is not available in this cutman version "
+            "(available: webhook)", field="spec.type",
+        )
+    if src.spec.config.authentication is not None:
+        raise Invalid("webhook authentication is not available in this cutman version",
+                      field="spec.config.authentication")
+    if src.spec.config.matchers:
+        raise Invalid("matchers are not available in this cutman version; use filters",
+                      field="spec.config.matchers")
+
+
+def _template(text: str | None, field: str) -> None:
+    if text:
+        try:
+            check(text)
+        except TemplateError as exc:
+            raise Invalid(f"{field}: {exc.message}", field=field) from None
+
+
+def _workflow(wf: Workflow) -> None:
+    for i, step in enumerate(wf.spec.steps):
+        where = f"spec.steps[{i}] ({step.name})"
+        if step.executor is StepType.AGENT:
+            raise Invalid(
+                f"{where}: agent steps are not available in this cutman version; "
+                "use a cli step until the agent runtime lands", field=f"spec.steps[{i}].type",
+            )
+        _template(step.condition, f"{where}.condition")
+        work = step.work
+        if work.command:
+            try:
+                compile_command(work.command)
+            except TemplateError as exc:
+                raise Invalid(f"{where}.command: {exc.message}", field=f"spec.steps[{i}].command") from None
+        for j, arg in enumerate(work.args or []):
+            _template(arg, f"{where}.args[{j}]")
+    for i, out in enumerate(wf.spec.outputs):
+        _template(out.value, f"spec.outputs[{i}] ({out.name}).value")
+
+
+def _sink(sink: Sink) -> None:
+    plugin = plugin_for(sink.spec.type)
+    try:
+        plugin.check(sink.spec)
+    except TemplateError as exc:
+        raise Invalid(f"spec.config.template: {exc.message}", field="spec.config.template") from None
+    _template(sink.spec.condition, "spec.condition")

@@ -1,0 +1,127 @@
+"""The `cutman` command: run the local stack, apply resources, inspect runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .adapters.store import RedisStore
+from .errors import CutmanError
+from .models.manifests import ManifestError, parse_resource, read_paths
+from .runtime import dev
+from .runtime.stack import StackInfo, send_to_reconciler, state_dir
+from .runtime.views import run_details, run_view, runs_table
+
+KIND_ORDER = {"Sink": 0, "Workflow": 1, "Source": 2}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cutman", description=__doc__)
+    p.add_argument("--state-dir", help="state folder of the local stack (default .cutman or $CUTMAN_STATE_DIR)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("dev", help="run the whole system locally, in the foreground")
+    d.add_argument("--port", type=int, default=int(os.environ.get("CUTMAN_PORT", "8080")))
+    d.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    d.add_argument("-f", "--filename", action="append", default=[], help="file or folder to apply at start")
+    d.add_argument("-v", "--verbose", action="store_true", help="show every component's JSON log")
+
+    for name, help_ in (("apply", "create or update resources"), ("delete", "delete resources")):
+        a = sub.add_parser(name, help=help_ + " in the running cutman dev")
+        a.add_argument("-f", "--filename", action="append", required=True)
+
+    r = sub.add_parser("runs", help="list or show workflow runs")
+    rsub = r.add_subparsers(dest="runs_command", required=True)
+    rl = rsub.add_parser("list")
+    rl.add_argument("--workflow", help="namespace/name")
+    rl.add_argument("--limit", type=int, default=50)
+    rl.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    rg = rsub.add_parser("get")
+    rg.add_argument("id")
+    rg.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    for sp in (rl, rg):
+        sp.add_argument("--redis-url", default=None)
+    return p
+
+
+def _stack(args: argparse.Namespace) -> StackInfo:
+    info = StackInfo.load(state_dir(args.state_dir))
+    if info is None:
+        raise SystemExit(f"no cutman dev is running from {state_dir(args.state_dir)}; start one with `cutman dev`")
+    return info
+
+
+def _apply(args: argparse.Namespace, *, delete: bool) -> int:
+    try:
+        docs = read_paths([Path(f) for f in args.filename])
+        if not delete:
+            for doc in docs:
+                parse_resource(doc.body, where=doc.where)
+    except ManifestError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    info = _stack(args)
+    docs.sort(key=lambda d: KIND_ORDER.get(d.kind, 9) * (-1 if delete else 1))
+    failed = 0
+    for doc in docs:
+        meta = doc.body.get("metadata", {})
+        name = f"{doc.kind.lower()}.cutman.dev/{meta.get('namespace', 'default')}/{meta.get('name')}"
+        status, body = send_to_reconciler(info, doc, delete=delete)
+        if status == 200:
+            print(f"{name} {'deleted' if delete else 'configured'}")
+            for wf, problems in body.get("problems", {}).items():
+                for problem in problems:
+                    print(f"  warning: workflow {wf}: {problem}")
+        else:
+            failed += 1
+            print(f"error: {doc.where}: {body.get('message', body)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def _runs(args: argparse.Namespace) -> int:
+    url = args.redis_url or os.environ.get("REDIS_URL") or _stack(args).redis_url
+    store = RedisStore(url)
+    try:
+        if args.runs_command == "list":
+            runs = await store.list_runs(workflow=args.workflow, limit=args.limit)
+            if args.output == "json":
+                views = [run_view(r, await store.sink_records(r.id), full=False) for r in runs]
+                print(json.dumps(views, indent=2))
+            else:
+                print(runs_table(runs) if runs else "No runs yet.")
+            return 0
+        run = await store.get_run(args.id)
+        if run is None:
+            print(f"error: run {args.id} not found", file=sys.stderr)
+            return 1
+        view: dict[str, Any] = run_view(run, await store.sink_records(run.id))
+        print(json.dumps(view, indent=2) if args.output == "json" else run_details(view))
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "dev":
+            return dev.run(state=state_dir(args.state_dir), port=args.port, redis_url=args.redis_url,
+                           files=[Path(f) for f in args.filename], verbose=args.verbose)
+        if args.command in ("apply", "delete"):
+            return _apply(args, delete=args.command == "delete")
+        return asyncio.run(_runs(args))
+    except ManifestError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except CutmanError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

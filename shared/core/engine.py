@@ -1,0 +1,185 @@
+"""The workflow engine as pure decisions: given a run, what happens next.
+
+Step functions do the I/O (run a command, call a model, read and write Redis) and ask
+this module what the run becomes. Nothing here touches the network, the clock or the
+disk: `now` is an argument, and every function returns a new Run.
+
+Decisions are recorded on the step that just ended (`StepState.next`), so a redelivered
+`step.requested` for a finished step replies the same next event without recomputing
+from a run that has since moved on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..models.resources import StepType, WorkflowSpec
+from ..models.run import Next, Run, RunPhase, StepPhase, StepState
+from .context import build_context
+from .templating import TemplateError, is_truthy, render
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """Request step `step`, done by the function for `executor`."""
+
+    step: str
+    executor: StepType
+
+
+@dataclass(frozen=True)
+class Finish:
+    phase: RunPhase
+    error: str | None = None
+
+
+Action = RunStep | Finish
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a step produced."""
+
+    phase: StepPhase
+    output: str = ""
+    stderr: str = ""
+    result: dict[str, Any] | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Advance:
+    run: Run
+    action: Action
+
+
+def new_run(
+    *,
+    run_id: str,
+    workflow: str,
+    spec: WorkflowSpec,
+    event_id: str,
+    event_type: str,
+    source: str | None,
+    source_context: dict[str, str],
+    alert: dict[str, Any] | None,
+    data: Any,
+    now: str,
+) -> Run:
+    return Run(
+        id=run_id,
+        workflow=workflow,
+        source=source,
+        eventId=event_id,
+        eventType=event_type,
+        startTime=now,
+        spec=spec,
+        environment=dict(spec.runtime.environment),
+        sourceContext=source_context,
+        alert=alert,
+        data=data,
+        steps=[StepState(name=s.name, type=s.type) for s in spec.steps],
+    )
+
+
+def action_of(next_: Next, run: Run) -> Action:
+    if next_.finish is not None:
+        return Finish(next_.finish, run.error)
+    assert next_.step is not None
+    step = run.spec.step(next_.step)
+    assert step is not None
+    return RunStep(step.name, step.executor)
+
+
+def _to_next(action: Action) -> Next:
+    if isinstance(action, Finish):
+        return Next(finish=action.phase)
+    return Next(step=action.step)
+
+
+def plan(*, run: Run, now: str) -> Advance:
+    """Decide the next action; skip steps whose `condition` renders falsy on the way.
+
+    A finished run (every step done, or a failed step that does not continue on error)
+    gets its outputs rendered and its phase set.
+    """
+    run = run.model_copy(deep=True)
+    for state in run.steps:
+        step = run.spec.step(state.name)
+        assert step is not None
+        if state.phase is StepPhase.FAILED and not step.continue_on_error:
+            return _finish(run, RunPhase.FAILED, f"step {state.name} failed: {state.error}", now)
+        if state.phase.done:
+            continue
+        if step.condition:
+            try:
+                truthy = is_truthy(render(step.condition, build_context(run)))
+            except TemplateError as exc:
+                state.phase, state.error = StepPhase.FAILED, f"condition: {exc.message}"
+                state.completionTime = now
+                if step.continue_on_error:
+                    continue
+                return _finish(run, RunPhase.FAILED, f"step {state.name} failed: {state.error}", now)
+            if not truthy:
+                state.phase, state.completionTime = StepPhase.SKIPPED, now
+                continue
+        return Advance(run, RunStep(step.name, step.executor))
+    return _finish(run, RunPhase.SUCCEEDED, None, now)
+
+
+def _finish(run: Run, phase: RunPhase, error: str | None, now: str) -> Advance:
+    outputs: dict[str, str] = {}
+    for out in run.spec.outputs:
+        run.outputs = dict(outputs)
+        try:
+            outputs[out.name] = render(out.value, build_context(run))
+        except TemplateError as exc:
+            outputs[out.name] = ""
+            if phase is RunPhase.SUCCEEDED:
+                phase, error = RunPhase.FAILED, f"output {out.name}: {exc.message}"
+    run.outputs = outputs
+    run.phase, run.error, run.completionTime = phase, error, now
+    return Advance(run, Finish(phase, error))
+
+
+def begin_step(*, run: Run, step: str, now: str) -> Run:
+    """Mark a step Running (one more attempt) and the run Running."""
+    run = run.model_copy(deep=True)
+    state = run.state(step)
+    state.phase, state.startTime = StepPhase.RUNNING, state.startTime or now
+    state.attempts += 1
+    if run.phase is RunPhase.PENDING:
+        run.phase = RunPhase.RUNNING
+    return run
+
+
+def complete_step(*, run: Run, step: str, outcome: Outcome, now: str) -> Advance:
+    """Record a step's outcome, decide what follows and remember the decision on the step."""
+    run = run.model_copy(deep=True)
+    state = run.state(step)
+    state.phase = outcome.phase
+    state.output, state.stderr, state.result = outcome.output, outcome.stderr, outcome.result
+    state.exitCode, state.error, state.completionTime = outcome.exit_code, outcome.error, now
+    advance = plan(run=run, now=now)
+    advance.run.state(step).next = _to_next(advance.action)
+    return advance
+
+
+def start(*, run: Run, now: str) -> Advance:
+    """The first action of a fresh run (leading steps may be skipped by their condition)."""
+    advance = plan(run=run, now=now)
+    if isinstance(advance.action, RunStep):
+        advance.run.phase = RunPhase.RUNNING
+    return advance
+
+
+def replay(*, run: Run, step: str) -> Action | None:
+    """For a redelivered request of a finished step: the action decided when it ended."""
+    state = run.state(step)
+    if state.phase.done and state.next is not None:
+        return action_of(state.next, run)
+    if state.phase.done and run.phase.done:
+        return Finish(run.phase, run.error)
+    return None

@@ -1,0 +1,178 @@
+"""Trigger planning: the Knative Triggers a namespace's CRs need (ARCHITECTURE 4).
+
+`plan_triggers` is pure: it takes the Sources, Workflows and Sinks of one namespace and
+returns the complete desired set. The reconciler diffs that set against what exists
+(found by the owner labels every object carries) in a cluster or in local mode alike, so
+`cutman dev` and a cluster build identical Triggers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models.events import EventType, Ext
+from ..models.resources import Sink, Source, StepType, Workflow
+from .ids import dns_name
+
+BROKER = "default"
+MANAGED_BY = "cutman"
+LABEL_MANAGED = "app.kubernetes.io/managed-by"
+LABEL_WORKFLOW = "cutman.dev/workflow"
+LABEL_ROLE = "cutman.dev/role"
+
+SERVICES: dict[StepType | str, str] = {
+    StepType.CLI: "cutman-step-cli",
+    StepType.AGENT: "cutman-step-agent",
+    "sink": "cutman-sink",
+    "ingest": "cutman-ingest",
+    "reconciler": "cutman-reconciler",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    triggers: tuple[dict[str, Any], ...]
+    problems: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def names(self) -> set[str]:
+        return {t["metadata"]["name"] for t in self.triggers}
+
+
+def _service_ref(service: str, namespace: str) -> dict[str, str]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": service,
+        "namespace": namespace,
+    }
+
+
+def _trigger(
+    *,
+    name: str,
+    namespace: str,
+    workflow: str,
+    role: str,
+    filters: list[dict[str, Any]] | None = None,
+    attributes: dict[str, str] | None = None,
+    service: str,
+    uri: str | None = None,
+    delivery: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"broker": BROKER}
+    if attributes is not None:
+        spec["filter"] = {"attributes": attributes}
+    if filters is not None:
+        spec["filters"] = filters
+    subscriber: dict[str, Any] = {"ref": _service_ref(service, namespace)}
+    if uri:
+        subscriber["uri"] = uri
+    spec["subscriber"] = subscriber
+    if delivery:
+        spec["delivery"] = delivery
+    return {
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Trigger",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_WORKFLOW: workflow, LABEL_ROLE: role},
+        },
+        "spec": spec,
+    }
+
+
+def _step_delivery(timeout_minutes: float | None) -> dict[str, Any]:
+    seconds = int((timeout_minutes or 10) * 60) + 30
+    return {"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S", "timeout": f"PT{seconds}S"}
+
+
+def plan_workflow(
+    *, workflow: Workflow, sources: Iterable[Source], sinks: Iterable[Sink]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Triggers of one workflow, and the problems that keep it from being Ready."""
+    ns, name = workflow.metadata.namespace, workflow.metadata.name
+    key = f"{ns}/{name}"
+    first = workflow.spec.steps[0]
+    problems: list[str] = []
+    out: list[dict[str, Any]] = []
+    for src in sorted(sources, key=lambda s: s.metadata.name):
+        if src.spec.trigger_workflow != name or src.metadata.namespace != ns:
+            continue
+        out.append(
+            _trigger(
+                name=dns_name("cm", name, "start", src.metadata.name),
+                namespace=ns,
+                workflow=name,
+                role="start",
+                filters=[
+                    {
+                        "all": [
+                            {"exact": {Ext.SOURCE.value: f"{ns}/{src.metadata.name}"}},
+                            {
+                                "any": [
+                                    {"exact": {"type": EventType.ALERT_FIRING.value}},
+                                    {"exact": {"type": EventType.SOURCE_EVENT.value}},
+                                ]
+                            },
+                        ]
+                    }
+                ],
+                service=SERVICES[first.executor],
+                uri=f"/start/{ns}/{name}",
+                delivery=_step_delivery(first.work.timeout_minutes),
+            )
+        )
+    for step in workflow.spec.steps:
+        out.append(
+            _trigger(
+                name=dns_name("cm", name, "step", step.name),
+                namespace=ns,
+                workflow=name,
+                role="step",
+                attributes={
+                    "type": EventType.STEP_REQUESTED.value,
+                    Ext.WORKFLOW.value: key,
+                    Ext.STEP.value: step.name,
+                },
+                service=SERVICES[step.executor],
+                delivery=_step_delivery(step.work.timeout_minutes),
+            )
+        )
+    known = {s.metadata.name for s in sinks if s.metadata.namespace == ns}
+    for sink in workflow.spec.sinks:
+        if sink not in known:
+            problems.append(f"sink {sink!r} does not exist in namespace {ns}")
+        out.append(
+            _trigger(
+                name=dns_name("cm", name, "sink", sink),
+                namespace=ns,
+                workflow=name,
+                role="sink",
+                attributes={"type": EventType.RUN_FINISHED.value, Ext.WORKFLOW.value: key},
+                service=SERVICES["sink"],
+                uri=f"/sinks/{ns}/{sink}",
+                delivery={"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S"},
+            )
+        )
+    return out, problems
+
+
+def plan_triggers(
+    *,
+    workflows: Iterable[Workflow],
+    sources: Iterable[Source],
+    sinks: Iterable[Sink],
+) -> Plan:
+    """Every Trigger the given CRs need, with per-workflow problems (missing sinks)."""
+    sources, sinks = list(sources), list(sinks)
+    triggers: list[dict[str, Any]] = []
+    problems: dict[str, tuple[str, ...]] = {}
+    for wf in sorted(workflows, key=lambda w: (w.metadata.namespace, w.metadata.name)):
+        ts, ps = plan_workflow(workflow=wf, sources=sources, sinks=sinks)
+        triggers.extend(ts)
+        if ps:
+            problems[f"{wf.metadata.namespace}/{wf.metadata.name}"] = tuple(ps)
+    return Plan(tuple(triggers), problems)

@@ -1,0 +1,383 @@
+"""The three custom resources (group cutman.dev, version v1alpha1): Source, Workflow, Sink.
+
+Field names follow the earlier Rust operator so its manifests load after changing only
+`apiVersion`. Specs are strict (unknown fields are errors); metadata and status keep
+whatever the API server adds.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Loose, Spec
+
+GROUP = "cutman.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+STEP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+
+
+class Kind(StrEnum):
+    SOURCE = "Source"
+    WORKFLOW = "Workflow"
+    SINK = "Sink"
+
+    @property
+    def plural(self) -> str:
+        return self.value.lower() + "s"
+
+
+class ObjectMeta(Loose):
+    name: str
+    namespace: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns_label(cls, v: str) -> str:
+        if len(v) > 63 or not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a DNS-1123 label (lowercase letters, digits, '-')")
+        return v
+
+
+class Condition(Loose):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: str | None = None
+
+
+# --- Source -----------------------------------------------------------------------
+
+
+class SourceType(StrEnum):
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+    KUBERNETES = "kubernetes"
+    API = "api"
+
+
+class AuthType(StrEnum):
+    BEARER = "bearer"
+    HMAC = "hmac"
+
+
+class Authentication(Spec):
+    type: AuthType
+    secret_ref: str | None = None
+    header: str | None = None
+
+
+class Dedupe(Spec):
+    enabled: bool = True
+    window: str | None = None
+    repeat_after: str | None = None
+    max_active: str | None = None
+    labels: list[str] | None = None
+
+
+class SourceConfig(Spec):
+    """One config block for every source type; `SourceSpec` checks what each type needs."""
+
+    path: str | None = None
+    filters: dict[str, list[str]] = Field(default_factory=dict)
+    matchers: list[str] = Field(default_factory=list)
+    authentication: Authentication | None = None
+    dedupe: Dedupe | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    resource: str | None = None
+    event: str | None = None
+    label_selector: str | None = None
+    endpoint: str | None = None
+    method: str | None = None
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _scalar_to_list(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: [x] if isinstance(x, str) else x for k, x in v.items()}
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or any(c.isspace() for c in v)):
+            raise ValueError("must start with '/' and contain no spaces")
+        return v
+
+
+class SourceSpec(Spec):
+    type: SourceType
+    config: SourceConfig = Field(default_factory=SourceConfig)
+    trigger_workflow: str | None = None
+    context: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs(self) -> SourceSpec:
+        required = {
+            SourceType.WEBHOOK: ("path",),
+            SourceType.SCHEDULE: ("cron",),
+            SourceType.KUBERNETES: ("resource",),
+            SourceType.API: ("endpoint",),
+        }[self.type]
+        missing = [f for f in required if getattr(self.config, f) is None]
+        if missing:
+            raise ValueError(f"config.{missing[0]} is required for a {self.type.value} source")
+        return self
+
+
+class SourceStatus(Loose):
+    ready: bool | None = None
+    last_event_time: str | None = None
+    events_processed: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Source(Loose):
+    api_version: Literal["cutman.dev/v1alpha1"]
+    kind: Literal["Source"]
+    metadata: ObjectMeta
+    spec: SourceSpec
+    status: SourceStatus | None = None
+
+
+# --- Workflow ---------------------------------------------------------------------
+
+
+class StepType(StrEnum):
+    CLI = "cli"
+    AGENT = "agent"
+    CONDITIONAL = "conditional"
+
+
+class LLMConfig(Spec):
+    provider: str = "openai"
+    endpoint: str | None = None
+    model: str | None = None
+    api_key_secret: str | None = None
+
+
+class Runtime(Spec):
+    image: str | None = None
+    llm_config: LLMConfig | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _env_list(cls, v: Any) -> Any:
+        """Accept the Kubernetes `[{name, value}]` form as well as a map."""
+        if isinstance(v, list):
+            return {e["name"]: e.get("value", "") for e in v if isinstance(e, dict) and "name" in e}
+        return v
+
+
+class ToolSpec(Spec):
+    name: str
+    description: str | None = None
+    command: str | None = None
+    endpoint: str | None = None
+
+
+class Step(Spec):
+    name: str
+    type: StepType
+    command: str | None = None
+    args: list[str] | None = None
+    goal: str | None = None
+    tools: list[str | ToolSpec] = Field(default_factory=list)
+    max_iterations: int | None = Field(default=None, ge=1, le=100)
+    timeout_minutes: float | None = Field(default=None, gt=0, le=24 * 60)
+    approval_required: bool = False
+    continue_on_error: bool = False
+    condition: str | None = None
+    agent: Step | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not STEP_NAME_RE.match(v):
+            raise ValueError("must start with a letter and use letters, digits, '_' or '-' (max 63)")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> Step:
+        if self.type is StepType.CLI and not (self.command or self.args):
+            raise ValueError("a cli step needs `command` (a shell script) or `args`")
+        if self.type is StepType.CLI and self.command and self.args:
+            raise ValueError("a cli step takes `command` or `args`, not both")
+        if self.type is StepType.AGENT and not self.goal:
+            raise ValueError("an agent step needs `goal`")
+        if self.type is StepType.CONDITIONAL:
+            if not self.condition:
+                raise ValueError("a conditional step needs `condition`")
+            if self.agent is None:
+                raise ValueError("a conditional step needs the nested step it runs, in `agent`")
+            if self.agent.type is StepType.CONDITIONAL:
+                raise ValueError("a conditional step cannot nest another conditional step")
+        return self
+
+    @property
+    def executor(self) -> StepType:
+        """The step type that does the work: a conditional runs its nested step."""
+        if self.type is StepType.CONDITIONAL and self.agent is not None:
+            return self.agent.type
+        return self.type
+
+    @property
+    def work(self) -> Step:
+        """The step whose command or goal runs (the nested one for a conditional)."""
+        return self.agent if self.type is StepType.CONDITIONAL and self.agent else self
+
+
+class Output(Spec):
+    name: str
+    value: str
+
+
+class WorkflowSpec(Spec):
+    runtime: Runtime = Field(default_factory=Runtime)
+    steps: Annotated[list[Step], Field(min_length=1)]
+    outputs: list[Output] = Field(default_factory=list)
+    sinks: list[str] = Field(default_factory=list)
+    timeout_minutes: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _unique(self) -> WorkflowSpec:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.name in seen:
+                raise ValueError(f"step name {step.name!r} is used twice")
+            seen.add(step.name)
+        names = [o.name for o in self.outputs]
+        if len(names) != len(set(names)):
+            raise ValueError("output names must be unique")
+        return self
+
+    def step(self, name: str) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+class WorkflowStatus(Loose):
+    last_run: str | None = None
+    phase: str | None = None
+    runs_total: int | None = None
+    runs_succeeded: int | None = None
+    runs_failed: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Workflow(Loose):
+    api_version: Literal["cutman.dev/v1alpha1"]
+    kind: Literal["Workflow"]
+    metadata: ObjectMeta
+    spec: WorkflowSpec
+    status: WorkflowStatus | None = None
+
+
+# --- Sink -------------------------------------------------------------------------
+
+
+class SinkType(StrEnum):
+    SLACK = "slack"
+    ALERTMANAGER = "alertmanager"
+    PROMETHEUS = "prometheus"
+    JIRA = "jira"
+    PAGERDUTY = "pagerduty"
+    WORKFLOW = "workflow"
+    STDOUT = "stdout"
+    WEBHOOK = "webhook"
+    S3 = "s3"
+
+
+class SinkConfig(Spec):
+    """Every sink type's settings; `SinkSpec` checks the ones a type requires."""
+
+    channel: str | None = None
+    bot_token: str | None = None
+    endpoint: str | None = None
+    action: str | None = None
+    pushgateway: str | None = None
+    job: str | None = None
+    metrics: list[dict[str, Any]] | None = None
+    project: str | None = None
+    issue_type: str | None = None
+    credentials_secret: str | None = None
+    routing_key: str | None = None
+    severity: str | None = None
+    workflow_name: str | None = None
+    trigger_condition: str | None = None
+    template: str | None = None
+    format: Literal["json", "text", "yaml"] | None = None
+    pretty: bool | None = None
+    bucket: str | None = None
+    region: str | None = None
+    prefix: str | None = None
+    method: str | None = None
+    headers: dict[str, str] | None = None
+    secret_ref: str | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    duration: str | None = None
+
+
+_SINK_REQUIRES: dict[SinkType, tuple[str, ...]] = {
+    SinkType.SLACK: ("channel",),
+    SinkType.ALERTMANAGER: ("endpoint",),
+    SinkType.PROMETHEUS: ("pushgateway",),
+    SinkType.JIRA: ("endpoint", "project"),
+    SinkType.PAGERDUTY: (),
+    SinkType.WORKFLOW: ("workflow_name",),
+    SinkType.STDOUT: (),
+    SinkType.WEBHOOK: ("endpoint",),
+    SinkType.S3: ("bucket",),
+}
+
+
+class SinkSpec(Spec):
+    type: SinkType
+    config: SinkConfig = Field(default_factory=SinkConfig)
+    condition: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> SinkSpec:
+        for f in _SINK_REQUIRES[self.type]:
+            if getattr(self.config, f) is None:
+                alias = SinkConfig.model_fields[f].alias or f
+                raise ValueError(f"config.{alias} is required for a {self.type.value} sink")
+        return self
+
+
+class SinkStatus(Loose):
+    ready: bool | None = None
+    last_sent_time: str | None = None
+    messages_sent: int | None = None
+    last_error: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Sink(Loose):
+    api_version: Literal["cutman.dev/v1alpha1"]
+    kind: Literal["Sink"]
+    metadata: ObjectMeta
+    spec: SinkSpec
+    status: SinkStatus | None = None
+
+
+Resource = Source | Workflow | Sink
+MODELS: dict[Kind, type[Source] | type[Workflow] | type[Sink]] = {
+    Kind.SOURCE: Source,
+    Kind.WORKFLOW: Workflow,
+    Kind.SINK: Sink,
+}

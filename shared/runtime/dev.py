@@ -1,0 +1,163 @@
+"""`cutman dev`: the whole system on one machine, in the foreground.
+
+Children: Redis (unless a URL is given), the dev broker, and the five functions, each a
+separate HTTP server as in a cluster. Ingest serves the webhook paths on the chosen
+port; every other port is picked free so two stacks run side by side. A child that dies
+is restarted; Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from ..models.manifests import read_paths
+from .loader import FUNCTIONS
+from .redis_server import RedisServer, free_port, start_redis, wait_for_port
+from .stack import StackInfo, send_to_reconciler
+
+SERVICE = {name: f"cutman-{name}" for name in FUNCTIONS}
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    _logf: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, verbose: bool) -> None:
+        if self._logf:
+            self._logf.close()
+        self._logf = None if verbose else open(self.log, "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=None, stderr=self._logf)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._logf:
+            self._logf.close()
+
+
+def _wait_ready(child: Child, path: str, timeout: float = 30.0) -> None:
+    assert child.proc is not None
+    wait_for_port(child.port, timeout=timeout, proc=child.proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{child.port}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{child.name} did not become ready; see {child.log}")
+
+
+def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], verbose: bool) -> int:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(exist_ok=True)
+    running = StackInfo.load(state)
+    if running is not None:
+        print(f"cutman dev is already running from {state} (pid {running.pid})", file=sys.stderr)
+        return 1
+    docs = read_paths(files) if files else []
+    redis: RedisServer | None = None
+    if not redis_url:
+        redis = start_redis(state / "redis")
+        redis_url = redis.url
+    broker_port = free_port()
+    broker_url = f"http://127.0.0.1:{broker_port}/default/default"
+    ports = {name: (port if name == "ingest" else free_port()) for name in FUNCTIONS}
+    services = {SERVICE[n]: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    base_env = {**os.environ, "REDIS_URL": redis_url, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1"}
+    children = [
+        Child("broker", [sys.executable, "-m", "cutman.runtime.broker", "--port", str(broker_port),
+                         "--redis-url", redis_url, "--addressables", json.dumps(services)],
+              dict(base_env), broker_port, state / "logs" / "broker.log"),
+    ] + [
+        Child(name, [sys.executable, "-m", "cutman.runtime.serve", name],
+              {**base_env, "LISTEN_ADDRESS": f"127.0.0.1:{p}"}, p, state / "logs" / f"{name}.log")
+        for name, p in ports.items()
+    ]
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for child in children:
+            child.start(verbose)
+        for child in children:
+            _wait_ready(child, "/health" if child.name == "broker" else "/health/readiness")
+        info = StackInfo(pid=os.getpid(), port=port, redis_url=redis_url, broker_url=broker_url,
+                         services=services)
+        info.save(state)
+        failed = _apply(info, docs)
+        _banner(info, state, docs)
+        if failed:
+            print(f"{failed} document(s) were refused; fix them and run `cutman apply -f`", file=sys.stderr)
+        while not stopping:
+            for child in children:
+                assert child.proc is not None
+                if child.proc.poll() is not None and not stopping:
+                    child.restarts += 1
+                    print(f"cutman dev: {child.name} exited ({child.proc.returncode}); restarting "
+                          f"(see {child.log})", file=sys.stderr, flush=True)
+                    time.sleep(min(5.0, 0.2 * child.restarts))
+                    child.start(verbose)
+            time.sleep(0.2)
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if redis:
+            redis.stop()
+        (state / "dev.json").unlink(missing_ok=True)
+    return 0
+
+
+def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
+    failed = 0
+    for doc in docs:
+        status, body = send_to_reconciler(info, doc)
+        if status != 200:
+            failed += 1
+            print(f"{doc.where}: refused: {body.get('message', body)}", file=sys.stderr, flush=True)
+    return failed
+
+
+def _banner(info: StackInfo, state: Path, docs: list) -> None:  # type: ignore[type-arg]
+    paths = [d.body["spec"]["config"]["path"] for d in docs
+             if d.kind == "Source" and d.body.get("spec", {}).get("config", {}).get("path")]
+    base = f"http://127.0.0.1:{info.port}"
+    lines = [
+        f"cutman dev is up (state in {state}, logs in {state / 'logs'})",
+        f"  webhooks: {base}/<Source spec.config.path>" + (f", e.g. {base}{paths[0]}" if paths else ""),
+        f"  redis:    {info.redis_url}",
+    ]
+    if paths:
+        lines.append("  fire an alert:")
+        lines.append(f"    curl -sS -H 'content-type: application/json' "
+                     f"--data @deploy/examples/alert.json {base}{paths[0]}")
+    lines.append("  then: cutman runs list   (in another terminal; Ctrl-C stops cutman dev)")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,44 @@
+"""Loading a function folder under a unique module name.
+
+Every function folder holds a package named `function` (the Knative func scaffolding
+imports it by that name), so five of them cannot share one interpreter's `function`
+module. Tests and the local runner load each as `cutman_fn_<name>` instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("ingest", "step-cli", "step-agent", "sink", "reconciler")
+
+
+def functions_dir() -> Path:
+    return REPO / "functions"
+
+
+def load(name: str, root: Path | None = None) -> ModuleType:
+    folder = (root or functions_dir()) / name / "function"
+    modname = "cutman_fn_" + name.replace("-", "_")
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(
+        modname, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no function package in {folder}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke_mode(name: str, root: Path | None = None) -> str:
+    meta: dict[str, Any] = yaml.safe_load(((root or functions_dir()) / name / "func.yaml").read_text())
+    return str(meta.get("invoke", "http"))

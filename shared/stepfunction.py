@@ -1,0 +1,43 @@
+"""`handle()` for the step functions: decode the CloudEvent, let the host decide, reply.
+
+Errors map to statuses the broker understands: 409 and 5xx are retried, 400/404/422
+are not (a 404 for a missing run is retried by Knative, then dead-lettered).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from . import log as logs
+from .asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
+from .errors import CutmanError
+from .function_base import FunctionBase
+from .stephost import Executor, StepHost
+
+logger = logs.get("cutman.function")
+
+
+class StepFunction(FunctionBase):
+    def __init__(self, executor: Executor) -> None:
+        super().__init__()
+        self.executor = executor
+
+    async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
+        out = raw_send(send)
+        event: CloudEvent | None = scope.get("event")
+        if event is None:
+            await respond_json(out, 400, {"error": "bad_request", "message": "expected a CloudEvent"})
+            return
+        try:
+            reply = await StepHost(self.store, self.executor).handle(path=scope["path"], event=event)
+        except CutmanError as err:
+            logs.warning(logger, "delivery refused", status=err.status, reason=err.message, event=event.get_id())
+            await respond_error(out, err)
+            return
+        except Exception:
+            logger.exception("step handler failed", extra={"fields": {"event": event.get_id()}})
+            await respond_json(out, 500, {"error": "internal", "message": "step handler failed; will be retried"})
+            return
+        await respond_event(out, reply)

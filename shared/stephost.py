@@ -1,0 +1,178 @@
+"""Hosting a step under at-least-once delivery: what step-cli and step-agent share.
+
+A step function receives either a start event (`/start/<ns>/<workflow>`, the alert or
+source event) or `dev.cutman.step.requested`. The host makes both idempotent:
+
+- the run id is derived from (workflow, triggering event id), so a redelivered start
+  finds its run instead of starting another;
+- a step that already finished replies the decision recorded when it ended;
+- a step being run by another delivery (its lease is held) answers 409, and the broker
+  retries later;
+- the run is saved before the reply is sent, so a crash in between only repeats a reply.
+
+The executor (run a shell command, run an LLM agent) is the only part that differs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cloudevents.core.v1.event import CloudEvent
+
+from . import clock
+from . import log as logs
+from .adapters.store import Store, lease_key
+from .core import engine, ids
+from .errors import BadRequest, Conflict, NotFound
+from .models.cloudevent import data_dict, ext, make_event
+from .models.events import START_TYPES, EventType, Ext
+from .models.resources import Step, StepType, WorkflowSpec
+from .models.run import Next, Run
+
+logger = logs.get("cutman.step")
+DEFAULT_STEP_TIMEOUT_MIN = 10.0
+
+
+class Executor(Protocol):
+    step_type: StepType
+
+    async def execute(self, *, run: Run, step: Step) -> engine.Outcome: ...
+
+
+def event_source(run: Run) -> str:
+    return f"/apis/cutman.dev/v1alpha1/namespaces/{run.namespace}/workflows/{run.workflow_name}"
+
+
+def reply_for(run: Run, action: engine.Action) -> CloudEvent:
+    """The event that carries a decision onward: the next step, or the finished run."""
+    if isinstance(action, engine.RunStep):
+        return make_event(
+            id=ids.reply_event_id(run=run.id, what=f"step:{action.step}"),
+            type=EventType.STEP_REQUESTED,
+            source=event_source(run),
+            data={"run": run.id},
+            extensions={
+                Ext.WORKFLOW: run.workflow,
+                Ext.RUN: run.id,
+                Ext.STEP: action.step,
+                Ext.STEPTYPE: action.executor.value,
+            },
+        )
+    return make_event(
+        id=ids.reply_event_id(run=run.id, what="finished"),
+        type=EventType.RUN_FINISHED,
+        source=event_source(run),
+        data=run.summary(),
+        extensions={Ext.WORKFLOW: run.workflow, Ext.RUN: run.id, Ext.PHASE: run.phase.value},
+    )
+
+
+@dataclass
+class StepHost:
+    store: Store
+    executor: Executor
+    now: Callable[[], str] = clock.now
+
+    async def handle(self, *, path: str, event: CloudEvent) -> CloudEvent:
+        """Process one delivery; the returned event is the reply to the broker."""
+        if path.startswith("/start/"):
+            parts = path.strip("/").split("/")
+            if len(parts) != 3:
+                raise BadRequest(f"start path must be /start/<namespace>/<workflow>, got {path}")
+            return await self.start(workflow=f"{parts[1]}/{parts[2]}", event=event)
+        if event.get_type() != EventType.STEP_REQUESTED:
+            raise BadRequest(f"unexpected event type {event.get_type()} on {path}")
+        run_id, step = ext(event, Ext.RUN), ext(event, Ext.STEP)
+        if not run_id or not step:
+            raise BadRequest("step.requested needs the `run` and `step` extensions")
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist (expired or never started)")
+        with logs.bind(run=run_id, step=step, event=event.get_id()):
+            return await self.run_step(run=run, step=step)
+
+    async def start(self, *, workflow: str, event: CloudEvent) -> CloudEvent:
+        if event.get_type() not in START_TYPES:
+            raise BadRequest(f"a run starts from {', '.join(START_TYPES)}, not {event.get_type()}")
+        run_id = ids.run_id(workflow=workflow, event_id=event.get_id())
+        with logs.bind(run=run_id, event=event.get_id(), workflow=workflow):
+            run = await self.store.get_run(run_id)
+            if run is None:
+                run = await self._create(run_id=run_id, workflow=workflow, event=event)
+            assert run.start is not None
+            action = engine.action_of(run.start, run)
+            if isinstance(action, engine.RunStep) and action.executor is self.executor.step_type:
+                return await self.run_step(run=run, step=action.step)
+            return reply_for(run, action)
+
+    async def _create(self, *, run_id: str, workflow: str, event: CloudEvent) -> Run:
+        cfg = await self.store.get_config("workflow", workflow)
+        if cfg is None:
+            raise NotFound(f"workflow {workflow} is not configured")
+        source = ext(event, Ext.SOURCE)
+        src_cfg = await self.store.get_config("source", source) if source else None
+        data = data_dict(event)
+        is_alert = event.get_type() == EventType.ALERT_FIRING
+        fresh = engine.new_run(
+            run_id=run_id,
+            workflow=workflow,
+            spec=WorkflowSpec.model_validate(cfg["spec"]),
+            event_id=event.get_id(),
+            event_type=event.get_type(),
+            source=source,
+            source_context=dict((src_cfg or {}).get("spec", {}).get("context", {})),
+            alert=data if is_alert else None,
+            data=None if is_alert else data,
+            now=self.now(),
+        )
+        advance = engine.start(run=fresh, now=self.now())
+        run = advance.run
+        run.start = Next(step=advance.action.step) if isinstance(advance.action, engine.RunStep) else Next(finish=advance.action.phase)
+        if await self.store.create_run(run):
+            logs.info(logger, "run started", workflow=workflow, phase=run.phase.value)
+            return run
+        existing = await self.store.get_run(run_id)
+        if existing is None:
+            raise Conflict(f"run {run_id} vanished while starting")
+        return existing
+
+    async def run_step(self, *, run: Run, step: str) -> CloudEvent:
+        if run.spec.step(step) is None:
+            raise BadRequest(f"workflow {run.workflow} has no step {step!r}")
+        replayed = engine.replay(run=run, step=step)
+        if replayed is not None:
+            return reply_for(run, replayed)
+        spec = run.spec.step(step)
+        assert spec is not None
+        if spec.executor is not self.executor.step_type:
+            raise BadRequest(f"step {step} is a {spec.executor.value} step, not {self.executor.step_type.value}")
+        timeout_min = spec.work.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN
+        token, key = uuid.uuid4().hex, lease_key(run.id, step)
+        if not await self.store.acquire(key, token, timeout_min * 60 + 60):
+            raise Conflict(f"step {step} of run {run.id} is already running")
+        try:
+            fresh = await self.store.get_run(run.id)
+            if fresh is None:
+                raise NotFound(f"run {run.id} disappeared")
+            replayed = engine.replay(run=fresh, step=step)
+            if replayed is not None:
+                return reply_for(fresh, replayed)
+            running = engine.begin_step(run=fresh, step=step, now=self.now())
+            await self.store.save_run(running)
+            logs.info(logger, "step started", attempt=running.state(step).attempts)
+            outcome = await self.executor.execute(run=running, step=spec.work)
+            advance = engine.complete_step(run=running, step=step, outcome=outcome, now=self.now())
+            await self.store.save_run(advance.run)
+            logs.info(logger, "step finished", phase=outcome.phase.value, next=_describe(advance.action))
+            return reply_for(advance.run, advance.action)
+        finally:
+            await self.store.release(key, token)
+
+
+def _describe(action: engine.Action) -> dict[str, Any]:
+    if isinstance(action, engine.RunStep):
+        return {"step": action.step}
+    return {"finish": action.phase.value}
