@@ -85,11 +85,11 @@ def iter_documents(text: str, *, origin: str) -> Iterator[Document]:
 
 
 def read_paths(paths: list[Path]) -> list[Document]:
-    """Documents of every .yaml/.yml/.json file given, folders walked in name order."""
+    """Documents of the files given; folders are walked in name order for .yaml and .yml files."""
     out: list[Document] = []
     for path in paths:
         files = (
-            sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
+            sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
             if path.is_dir()
             else [path]
         )

@@ -1,0 +1,43 @@
+# cutman: `make run` starts the local stack with the examples; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test unit lint typecheck deps venv clean
+
+run: $(STAMP) deps-run
+	$(BIN)/cutman dev --port $(PORT) -f deploy/examples
+
+test: $(STAMP) deps-test
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared functions tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the stack and the tests run for real: redis-server always,
+# prometheus-alertmanager for the Alertmanager integration tests.
+deps-run:
+	@command -v redis-server >/dev/null || scripts/install-debs.sh redis-server
+
+deps-test:
+	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \
+	  || scripts/install-debs.sh redis-server prometheus-alertmanager
+
+clean:
+	rm -rf $(VENV) .cutman .pytest_cache .mypy_cache .ruff_cache
