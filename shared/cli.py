@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from .errors import CutmanError
 from .models.manifests import ManifestError, parse_resource, read_paths
 from .runtime import dev
 from .runtime.stack import StackInfo, send_to_reconciler, state_dir
-from .runtime.views import run_details, run_view, runs_table
+from .runtime.views import run_details, run_view, runs_table, table
 
 KIND_ORDER = {"Sink": 0, "Workflow": 1, "Source": 2}
 
@@ -44,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     rg = rsub.add_parser("get")
     rg.add_argument("id")
     rg.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    for sp in (rl, rg):
+    al = sub.add_parser("alerts", help="alert lifecycle per source (firing, resolved)")
+    alsub = al.add_subparsers(dest="alerts_command", required=True)
+    all_ = alsub.add_parser("list")
+    all_.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    for sp in (rl, rg, all_):
         sp.add_argument("--redis-url", default=None)
     return p
 
@@ -83,10 +88,36 @@ def _apply(args: argparse.Namespace, *, delete: bool) -> int:
     return 1 if failed else 0
 
 
-async def _runs(args: argparse.Namespace) -> int:
+async def _alerts(store: RedisStore, args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = []
+    for cfg in await store.list_configs("source"):
+        meta = cfg["metadata"]
+        key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        rows += [{"source": key, **state} for state in await store.alert_states(key)]
+    rows.sort(key=lambda r: r.get("lastSeen", ""), reverse=True)
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(table([[r["source"], r.get("alertname", ""), r.get("status", ""), r.get("count", ""),
+                      _ts(r.get("since")), _ts(r.get("resolvedAt")), r["fingerprint"][:12]] for r in rows],
+                    ["SOURCE", "ALERT", "STATUS", "COUNT", "FIRING SINCE", "RESOLVED", "FINGERPRINT"]))
+    else:
+        print("No alerts seen.")
+    return 0
+
+
+def _ts(epoch: str | None) -> str:
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _inspect(args: argparse.Namespace) -> int:
     url = args.redis_url or os.environ.get("REDIS_URL") or _stack(args).redis_url
     store = RedisStore(url)
     try:
+        if args.command == "alerts":
+            return await _alerts(store, args)
         if args.runs_command == "list":
             runs = await store.list_runs(workflow=args.workflow, limit=args.limit)
             if args.output == "json":
@@ -114,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                            files=[Path(f) for f in args.filename], verbose=args.verbose)
         if args.command in ("apply", "delete"):
             return _apply(args, delete=args.command == "delete")
-        return asyncio.run(_runs(args))
+        return asyncio.run(_inspect(args))
     except ManifestError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -1,0 +1,100 @@
+"""The whole local stack: `cutman dev` as a subprocess on free ports, its own Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cutman.runtime.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen[str]
+    port: int
+    state: Path
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CUTMAN_STATE_DIR": str(self.state)}
+        done = subprocess.run([sys.executable, "-m", "cutman.cli", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise AssertionError(f"cutman {' '.join(args)} failed: {done.stderr}")
+        return done
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "-o", "json").stdout)
+
+    def post(self, path: str, payload: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self.base + path, json=payload, timeout=30)
+
+    def wait_for(self, probe: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; cutman dev said:\n"
+                             + "".join(self.lines[-40:]))
+
+
+def start_stack(tmp: Path, *files: str) -> Stack:
+    port = free_port()
+    state = tmp / "state"
+    argv = [sys.executable, "-m", "cutman.cli", "--state-dir", str(state), "dev", "--port", str(port)]
+    for f in files:
+        argv += ["-f", f]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    stack = Stack(proc, port, state)
+    up = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stack.lines.append(line)
+            if line.startswith("cutman dev is up"):
+                up.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not up.wait(60):
+        proc.kill()
+        raise AssertionError("cutman dev did not come up:\n" + "".join(stack.lines))
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    if stack.proc.poll() is None:
+        stack.proc.send_signal(signal.SIGINT)
+        try:
+            stack.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            stack.proc.kill()
+            stack.proc.wait()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = start_stack(tmp_path, "deploy/examples")
+    yield s
+    stop_stack(s)
