@@ -1,4 +1,4 @@
-"""The whole local stack: `cutman dev` as a subprocess on free ports, its own Redis."""
+"""Test harness for the whole local stack: `cutman dev` as a subprocess on free ports."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from cutman.runtime.redis_server import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -28,6 +27,7 @@ class Stack:
     port: int
     state: Path
     lines: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -76,10 +76,13 @@ def start_stack(tmp: Path, *files: str) -> Stack:
             if line.startswith("cutman dev is up"):
                 up.set()
 
-    threading.Thread(target=pump, daemon=True).start()
-    if not up.wait(60):
-        proc.kill()
-        raise AssertionError("cutman dev did not come up:\n" + "".join(stack.lines))
+    stack.pump = threading.Thread(target=pump, daemon=True)
+    stack.pump.start()
+    deadline = time.monotonic() + 60
+    while not up.wait(0.1):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_stack(stack)
+            raise AssertionError("cutman dev did not come up:\n" + "".join(stack.lines))
     return stack
 
 
@@ -91,10 +94,8 @@ def stop_stack(stack: Stack) -> None:
         except subprocess.TimeoutExpired:
             stack.proc.kill()
             stack.proc.wait()
+    if stack.pump is not None:
+        stack.pump.join(timeout=10)
+    if stack.proc.stdout:
+        stack.proc.stdout.close()
 
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = start_stack(tmp_path, "deploy/examples")
-    yield s
-    stop_stack(s)

@@ -88,6 +88,8 @@ def read_paths(paths: list[Path]) -> list[Document]:
     """Documents of the files given; folders are walked in name order for .yaml and .yml files."""
     out: list[Document] = []
     for path in paths:
+        if not path.exists():
+            raise ManifestError(str(path), ["no such file or folder"])
         files = (
             sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
             if path.is_dir()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import REPO, Stack, start_stack, stop_stack
+from tests.stack import REPO, Stack, start_stack, stop_stack
 
 FIXTURES = REPO / "tests" / "fixtures" / "alertmanager"
 
