@@ -20,7 +20,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	@mkdir -p .typecheck && ln -sfn ../shared .typecheck/cutman
+	MYPYPATH=.typecheck $(BIN)/mypy
+	@for f in functions/*/; do (cd $$f && MYPYPATH=../../.typecheck ../../$(BIN)/mypy --config-file ../../pyproject.toml -p function) || exit 1; done
 
 venv: $(STAMP)
 

@@ -10,4 +10,4 @@ def now() -> str:
 
 
 def parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return datetime.fromisoformat(ts)

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_bound: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("cutman_log_ids", default={})
+_bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "cutman_log_ids", default=None
+)
 
 
 class JSONFormatter(logging.Formatter):
@@ -27,7 +29,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        out.update(_bound.get())
+        out.update(_bound.get() or {})
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             out.update(extra)
@@ -65,7 +67,7 @@ def error(logger: logging.Logger, msg: str, **fields: Any) -> None:
 @contextmanager
 def bind(**ids: Any) -> Iterator[None]:
     """Attach ids to every log record emitted inside the block (per asyncio task)."""
-    token = _bound.set({**_bound.get(), **{k: v for k, v in ids.items() if v is not None}})
+    token = _bound.set({**(_bound.get() or {}), **{k: v for k, v in ids.items() if v is not None}})
     try:
         yield
     finally:

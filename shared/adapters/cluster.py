@@ -27,7 +27,7 @@ class LocalCluster:
 
     async def owned_triggers(self, namespace: str) -> dict[str, dict[str, Any]]:
         out = {}
-        for key, trig in (await self.store.triggers()).items():
+        for trig in (await self.store.triggers()).values():
             meta = trig.get("metadata", {})
             if meta.get("namespace") == namespace and meta.get("labels", {}).get(LABEL_MANAGED) == MANAGED_BY:
                 out[meta["name"]] = trig

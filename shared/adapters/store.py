@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -37,7 +37,7 @@ RUN_RETENTION_S = 7 * 24 * 3600
 RESOLVED_RETENTION_S = 24 * 3600
 
 
-def _wrap(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(fn)
     async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -253,9 +253,9 @@ class RedisStore:
 
     @_wrap
     async def alert_states(self, source: str) -> list[dict[str, str]]:
-        out = []
+        out: list[dict[str, str]] = []
         async for key in self._r.scan_iter(match=f"cm:fp:{{{source}}}:*", count=500):
-            state = await self._r.hgetall(key)
+            state: dict[str, str] = await self._r.hgetall(key)  # type: ignore[assignment]
             if state:
                 state.pop("token", None)
                 out.append({"fingerprint": key.rsplit(":", 1)[1], **state})
@@ -263,7 +263,8 @@ class RedisStore:
 
     @_wrap
     async def source_stats(self, source: str) -> dict[str, str]:
-        return dict(await self._r.hgetall(f"cm:srcstat:{{{source}}}"))
+        stats: dict[str, str] = await self._r.hgetall(f"cm:srcstat:{{{source}}}")  # type: ignore[assignment]
+        return stats
 
     # --- runs ---------------------------------------------------------------------
 
@@ -290,7 +291,7 @@ class RedisStore:
     @_wrap
     async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]:
         index = f"cm:runs:{workflow}" if workflow else "cm:runs"
-        ids = await self._r.zrevrange(index, 0, limit - 1)
+        ids: list[str] = await self._r.zrevrange(index, 0, limit - 1)  # type: ignore[assignment]
         if not ids:
             return []
         raws = await self._r.mget([run_key(i) for i in ids])
@@ -314,14 +315,15 @@ class RedisStore:
 
     @_wrap
     async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]:
-        raw = await self._r.hgetall(f"{run_key(run_id)}:sinks")
+        raw: dict[str, str] = await self._r.hgetall(f"{run_key(run_id)}:sinks")  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
 
     # --- triggers (local mode backend) -------------------------------------------
 
     @_wrap
     async def triggers(self) -> dict[str, dict[str, Any]]:
-        return {k: json.loads(v) for k, v in (await self._r.hgetall("cm:triggers")).items()}
+        raw: dict[str, str] = await self._r.hgetall("cm:triggers")  # type: ignore[assignment]
+        return {k: json.loads(v) for k, v in raw.items()}
 
     @_wrap
     async def put_triggers(self, upsert: dict[str, dict[str, Any]], delete: Sequence[str]) -> None:

@@ -42,9 +42,7 @@ def describe_errors(exc: ValidationError, *, prefix: str = "") -> list[str]:
         for loc in err["loc"]:
             if isinstance(loc, int):
                 parts.append(f"[{loc}]")
-            elif loc in ("function-after", "function-before", "function-wrap"):
-                continue
-            elif loc.startswith(("function-", "tagged-union", "union_tag")):
+            elif loc in ("function-after", "function-before", "function-wrap") or loc.startswith(("function-", "tagged-union", "union_tag")):
                 continue
             else:
                 parts.append(("." if parts else "") + loc)

@@ -376,7 +376,7 @@ class Sink(Loose):
 
 
 Resource = Source | Workflow | Sink
-MODELS: dict[Kind, type[Source] | type[Workflow] | type[Sink]] = {
+MODELS: dict[Kind, type[Source | Workflow | Sink]] = {
     Kind.SOURCE: Source,
     Kind.WORKFLOW: Workflow,
     Kind.SINK: Sink,

@@ -42,7 +42,7 @@ class Child:
     def start(self, verbose: bool) -> None:
         if self._logf:
             self._logf.close()
-        self._logf = None if verbose else open(self.log, "ab")
+        self._logf = None if verbose else open(self.log, "ab")  # noqa: SIM115 (lives with the child)
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=None, stderr=self._logf)
 
     def stop(self) -> None:

@@ -11,8 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
+from cloudevents.core.v1.event import CloudEvent
 from cutman.adapters.store import Claim
 from cutman.core.alerts import fingerprint, passes_filters
 from cutman.errors import BadRequest
@@ -21,7 +20,7 @@ from cutman.models.base import describe_errors
 from cutman.models.cloudevent import make_event
 from cutman.models.events import EventType, Ext
 from cutman.models.resources import SourceSpec
-from cloudevents.core.v1.event import CloudEvent
+from pydantic import ValidationError
 
 
 def decode(body: bytes) -> AMWebhook:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
-
 from cutman import log as logs
 from cutman.adapters.cluster import LocalCluster
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from cutman import clock
 from cutman.adapters.store import Store, sink_lease_key
 from cutman.core.context import build_context

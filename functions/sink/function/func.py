@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 from cloudevents.core.v1.event import CloudEvent
-
 from cutman import log as logs
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
 from cutman.errors import CutmanError
