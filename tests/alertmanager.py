@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import yaml
-
 from cutman.runtime.redis_server import free_port, wait_for_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")

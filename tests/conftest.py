@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from cutman.runtime.redis_server import RedisServer, start_redis
 
 REPO = Path(__file__).resolve().parent.parent

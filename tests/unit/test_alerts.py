@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from cutman.core.alerts import fingerprint, passes_filters
 from hypothesis import given
 from hypothesis import strategies as st
-
-from cutman.core.alerts import fingerprint, passes_filters
 
 labels_st = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=6)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from cutman.core import engine
 from cutman.models.resources import StepType, WorkflowSpec
 from cutman.models.run import Next, Run, RunPhase, StepPhase

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cutman.models.alert import AMWebhook
 from cutman.models.manifests import ManifestError, iter_documents, parse_resource, read_paths
 from cutman.models.resources import Sink, SinkType, Source, StepType, Workflow
