@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
-
 from cutman.core.shellsafe import (
     MAX_ENV_STRING_BYTES,
     CompiledCommand,
@@ -13,6 +10,8 @@ from cutman.core.shellsafe import (
     compile_command,
 )
 from cutman.core.templating import TemplateError
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 T0, T1 = '"${CM_T0}"', '"${CM_T1}"'
 
@@ -51,7 +50,7 @@ T0, T1 = '"${CM_T0}"', '"${CM_T1}"'
         ('echo "pod={{ .p }}."', 'echo "pod=${CM_T0}."'),
         ('echo "a\\"{{ .p }}"', 'echo "a\\"${CM_T0}"'),
         ('echo "it\'s {{ .p }}"', 'echo "it\'s ${CM_T0}"'),
-        ('echo "{{ .p }}"\'{{ .q }}\'', "echo \"${CM_T0}\"''\"${CM_T1}\"''"),
+        ("echo \"{{ .p }}\"'{{ .q }}'", "echo \"${CM_T0}\"''\"${CM_T1}\"''"),
         # single quotes: close, insert, reopen
         ("echo 'pod={{ .p }}.'", "echo 'pod='\"${CM_T0}\"'.'"),
         ("echo '{{ .p }}'", "echo ''\"${CM_T0}\"''"),
@@ -78,21 +77,30 @@ T0, T1 = '"${CM_T0}"', '"${CM_T1}"'
         ("echo 'not # a comment' {{ .p }}", f"echo 'not # a comment' {T0}"),
         # heredocs with unquoted delimiters expand; quotes are literal there
         ("cat <<EOF\n{{ .p }}\nEOF\n", "cat <<EOF\n${CM_T0}\nEOF\n"),
-        ("cat <<EOF\nit's \"{{ .p }}\"\nEOF", "cat <<EOF\nit's \"${CM_T0}\"\nEOF"),
-        ("cat <<-EOF\n\t{{ .p }}\n\tEOF\necho {{ .q }}", f"cat <<-EOF\n\t${{CM_T0}}\n\tEOF\necho {T1}"),
+        ('cat <<EOF\nit\'s "{{ .p }}"\nEOF', 'cat <<EOF\nit\'s "${CM_T0}"\nEOF'),
+        (
+            "cat <<-EOF\n\t{{ .p }}\n\tEOF\necho {{ .q }}",
+            f"cat <<-EOF\n\t${{CM_T0}}\n\tEOF\necho {T1}",
+        ),
         ("cat <<EOF\nx\nEOF\necho {{ .p }}", f"cat <<EOF\nx\nEOF\necho {T0}"),
-        ("cat <<A; cat <<B\n{{ .p }}\nA\n{{ .q }}\nB\n", "cat <<A; cat <<B\n${CM_T0}\nA\n${CM_T1}\nB\n"),
+        (
+            "cat <<A; cat <<B\n{{ .p }}\nA\n{{ .q }}\nB\n",
+            "cat <<A; cat <<B\n${CM_T0}\nA\n${CM_T1}\nB\n",
+        ),
         ("cat <<EOF\n$(echo {{ .p }})\nEOF", f"cat <<EOF\n$(echo {T0})\nEOF"),
         ("cat <<'EOF'\n$x `y`\nEOF\necho {{ .p }}", f"cat <<'EOF'\n$x `y`\nEOF\necho {T0}"),
         ('x="$(cat <<EOF\n{{ .p }}\nEOF\n)"', 'x="$(cat <<EOF\n${CM_T0}\nEOF\n)"'),
         ("cat <<EOF\n{{ .p }}", "cat <<EOF\n${CM_T0}"),
         # template-side features
-        ("echo {{ .p | default \"x\" }}", f"echo {T0}"),
+        ('echo {{ .p | default "x" }}', f"echo {T0}"),
         ("echo {{/* note */}}{{ .p }}", f"echo {T0}"),
         ("echo {# note #}{{ .p }}", f"echo {T0}"),
         ("echo x {{- .p }}", f"echo x{T0}"),
         ("echo {{ .p -}}   y", f"echo {T0}y"),
-        ("kubectl get po -o go-template='{% raw %}{{.metadata.name}}{% endraw %}'", "kubectl get po -o go-template='{{.metadata.name}}'"),
+        (
+            "kubectl get po -o go-template='{% raw %}{{.metadata.name}}{% endraw %}'",
+            "kubectl get po -o go-template='{{.metadata.name}}'",
+        ),
     ],
 )
 def test_quoting_by_context(command: str, script: str) -> None:
@@ -100,14 +108,18 @@ def test_quoting_by_context(command: str, script: str) -> None:
 
 
 def test_expressions_and_names() -> None:
-    compiled = compile_command('echo {{ .alert.labels.pod }} "{{- .x | default "y" }}" {{ .alert.labels.pod }}')
+    compiled = compile_command(
+        'echo {{ .alert.labels.pod }} "{{- .x | default "y" }}" {{ .alert.labels.pod }}'
+    )
     assert compiled.expressions == (
         "{{ .alert.labels.pod }}",
         '{{- .x | default "y" }}',
         "{{ .alert.labels.pod }}",
     )
     assert compiled.names == ("CM_T0", "CM_T1", "CM_T2")
-    assert compiled == CompiledCommand('echo "${CM_T0}" "${CM_T1}" "${CM_T2}"', compiled.expressions)
+    assert compiled == CompiledCommand(
+        'echo "${CM_T0}" "${CM_T1}" "${CM_T2}"', compiled.expressions
+    )
 
 
 def test_command_without_expressions_is_unchanged() -> None:
@@ -145,6 +157,7 @@ def test_command_without_expressions_is_unchanged() -> None:
         ("ls & {{ .p }}", "command name", 1),
         ("( {{ .p }} )", "command name", 1),
         ("FOO=1 {{ .p }}", "command name", 1),
+        ("FOO=1 \\\n  {{ .p }}", "command name", 2),
         ("if {{ .p }}; then :; fi", "command name", 1),
         ("if true; then {{ .p }}; fi", "command name", 1),
         ("! {{ .p }}", "command name", 1),
@@ -207,11 +220,11 @@ def test_command_env_reports_render_errors() -> None:
 CORPUS = [
     "kubectl logs web -n shop --tail 50",
     "echo \"pod: $POD\" 'literal $x' $(date +%s) `hostname`",
-    'curl -s "$PROM/api/v1/query?query=up" | jq -r \'.data.result[] | .metric.job\'',
+    "curl -s \"$PROM/api/v1/query?query=up\" | jq -r '.data.result[] | .metric.job'",
     "cat <<EOF\nhello $USER\nEOF\nprintf '%s\\n' done",
-    "x=${NS:-default}; y=\"${NS#pre}\"; echo $x$y # trailing comment",
-    "if [ -n \"$A\" ]; then echo a; else echo b; fi",
-    "for p in a b c; do echo \"$p\" | tr a-z A-Z; done",
+    'x=${NS:-default}; y="${NS#pre}"; echo $x$y # trailing comment',
+    'if [ -n "$A" ]; then echo a; else echo b; fi',
+    'for p in a b c; do echo "$p" | tr a-z A-Z; done',
     "echo $'tab\\there' \"$(printf '%s' \"$(echo nested)\")\"",
 ]
 REFERENCES = ['"${CM_T0}"', "${CM_T0}", "'\"${CM_T0}\"'", "'\"${CM_T0}\"$'"]

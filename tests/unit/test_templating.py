@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from cutman.core import templating
 from cutman.core.templating import (
     MAX_RENDERED_BYTES,
@@ -20,6 +17,8 @@ from cutman.core.templating import (
     scan,
 )
 from cutman.errors import Invalid
+from hypothesis import given
+from hypothesis import strategies as st
 
 CTX: dict[str, Any] = {
     "source": {
@@ -82,7 +81,7 @@ CTX: dict[str, Any] = {
         ("{{ .steps.analyze.result }}", '{"summary":"too many requests"}'),
         ("{{ .pods }}", '[{"name":"a","ready":true},{"name":"b","ready":false}]'),
         ("{{ 3 }} {{ 2.5 }} {{ true }} {{ nil }}", "3 2.5 true "),
-        ("{{ `raw \\n \"string\"` }}", 'raw \\n "string"'),
+        ('{{ `raw \\n "string"` }}', 'raw \\n "string"'),
         ('{{ "a }} b" }}', "a }} b"),
         ('{{ "{{ .alert.labels.pod }}" }}', "{{ .alert.labels.pod }}"),
         ("{{/* a Go comment with 'quotes' */}}x", "x"),
@@ -108,7 +107,7 @@ def test_go_style_lookups(template: str, expected: str) -> None:
         "{{ .missing | upper }}",
         "{{ .missing | lower | trim }}",
         "{{ .missing | quote }}",
-        "{{ index .missing \"x\" }}",
+        '{{ index .missing "x" }}',
         "{{ .nothing.field }}",
     ],
 )
@@ -129,7 +128,7 @@ def test_missing_values_render_empty(template: str) -> None:
         ('{{ .alert.labels.pod | default "fallback" }}', "web-1"),
         ('{{ default "fallback" .missing }}', "fallback"),
         ('{{ default "fallback" .alert.severity }}', "critical"),
-        ('{{ .missing | default .alert.labels.pod }}', "web-1"),
+        ("{{ .missing | default .alert.labels.pod }}", "web-1"),
         ('{{ .missing | default "x" | upper }}', "X"),
         ('{{ missing | default("native") }}', "native"),
         ('{{ empty | default("native") }}', "native"),
@@ -166,8 +165,10 @@ def test_pipelines(template: str, expected: str) -> None:
         ('{{ if ne .alert.status "resolved" }}open{{ end }}', "open"),
         ('{{ if eq .missing "x" }}y{{ else }}n{{ end }}', "n"),
         (
-            '{{ if eq .alert.severity "info" }}i{{ else if eq .alert.severity "critical" }}c'
-            "{{ else }}o{{ end }}",
+            (
+                '{{ if eq .alert.severity "info" }}i{{ else if eq .alert.severity "critical" }}c'
+                "{{ else }}o{{ end }}"
+            ),
             "c",
         ),
         ('{{ if and .alert.labels.pod (eq .alert.status "firing") }}both{{ end }}', "both"),
@@ -176,14 +177,17 @@ def test_pipelines(template: str, expected: str) -> None:
         ("{{ if lt 1 2 }}lt{{ end }}{{ if ge 2 2 }}ge{{ end }}{{ if gt 1 2 }}gt{{ end }}", "ltge"),
         ('{{ if .alert.severity == "critical" }}jinja-ish{{ end }}', "jinja-ish"),
         ("{{ range .pods }}[{{ .name }}]{{ end }}", "[a][b]"),
-        ("{{ range .pods }}{{ . }};{{ end }}", '{"name":"a","ready":true};{"name":"b","ready":false};'),
+        (
+            "{{ range .pods }}{{ . }};{{ end }}",
+            '{"name":"a","ready":true};{"name":"b","ready":false};',
+        ),
         ("{{ range .pods }}{{ if .ready }}{{ .name }} up{{ end }}{{ end }}", "a up"),
         ("{{ range .pods }}{{ $.alert.labels.pod }}/{{ .name }} {{ end }}", "web-1/a web-1/b "),
         ("{{ range .byname }}{{ . }}{{ end }}", "21"),
         ("{{ range .missing }}x{{ else }}none{{ end }}", "none"),
         ("{{ range .nolist }}x{{ else }}none{{ end }}", "none"),
         ("{{ range .pods }}{{ range .pods }}x{{ end }}{{ .name }}{{ end }}", "ab"),
-        ('{{ range .pods }}{{ loop.index }}{{ end }}', "12"),
+        ("{{ range .pods }}{{ loop.index }}{{ end }}", "12"),
         ("{{- if true -}}\n  kept\n{{- end -}}\n", "kept"),
         ("{{ if true }}\nline\n{{ end }}\n", "\nline\n\n"),
     ],
@@ -199,7 +203,10 @@ def test_control_flow(template: str, expected: str) -> None:
         ("{{ alert.labels['app.kubernetes.io/name'] }}", "web"),
         ('{{ steps["check-pods"].output }}', "3 pods"),
         ("{% for p in pods %}{{ p.name }}{% if not loop.last %},{% endif %}{% endfor %}", "a,b"),
-        ("{% for k, v in alert.annotations.items() %}{{ k }}={{ v }}{% endfor %}", "summary=CPU high"),
+        (
+            "{% for k, v in alert.annotations.items() %}{{ k }}={{ v }}{% endfor %}",
+            "summary=CPU high",
+        ),
         ("{% if alert.severity == 'critical' %}c{% endif %}", "c"),
         ("{{ alert.labels.pod ~ '-' ~ alert.labels.namespace }}", "web-1-shop"),
         ("{{ pods | map(attribute='name') | join(',') }}", "a,b"),
@@ -209,6 +216,9 @@ def test_control_flow(template: str, expected: str) -> None:
         ("{{ .alert.labels.pod ~ '/' ~ .alert.labels.namespace }}", "web-1/shop"),
         ("{{ .alert.labels.pod | replace('-', '_') }}", "web_1"),
         ("{{ range(3) | list | length }}", "3"),
+        ('{% if .alert.severity == "critical" %}c{% endif %}', "c"),
+        ("{%- for p in .pods -%} {{ p.name }} {%- endfor %}", "ab"),
+        ('{% set who = .alert.labels.pod ~ "!" %}{{ who }}', "web-1!"),
     ],
 )
 def test_native_jinja_and_mixtures(template: str, expected: str) -> None:
@@ -258,7 +268,9 @@ def test_underscore_keys_are_data_not_attributes() -> None:
 
 
 def test_alert_data_is_never_template_code() -> None:
-    hostile = {"alert": {"labels": {"pod": "{{ ''.__class__ }}{% for x in range(9) %}x{% endfor %}"}}}
+    hostile = {
+        "alert": {"labels": {"pod": "{{ ''.__class__ }}{% for x in range(9) %}x{% endfor %}"}}
+    }
     assert render("{{ .alert.labels.pod }}", hostile) == hostile["alert"]["labels"]["pod"]
 
 
@@ -408,7 +420,9 @@ def test_render_value_renders_nested_strings_only() -> None:
 
 
 def test_scan_splits_blocks_and_keeps_strings_whole() -> None:
-    segments = scan('a {{ "}}" }} {% if x %}{# c #}{{/* g */}}{% raw %}{{ x }}{% endraw %}{{ end }}')
+    segments = scan(
+        'a {{ "}}" }} {% if x %}{# c #}{{/* g */}}{% raw %}{{ x }}{% endraw %}{{ end }}'
+    )
     assert [s.kind for s in segments] == [
         SegmentKind.TEXT,
         SegmentKind.OUTPUT,
