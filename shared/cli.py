@@ -14,11 +14,12 @@ from typing import Any
 from .adapters.store import RedisStore
 from .errors import CutmanError
 from .models.manifests import ManifestError, parse_resource, read_paths
+from .models.secret import is_secret, secret_data
 from .runtime import dev
 from .runtime.stack import StackInfo, send_to_reconciler, state_dir
 from .runtime.views import run_details, run_view, runs_table, table
 
-KIND_ORDER = {"Sink": 0, "Workflow": 1, "Source": 2}
+KIND_ORDER = {"Secret": 0, "Sink": 1, "Workflow": 2, "Source": 3}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +67,10 @@ def _apply(args: argparse.Namespace, *, delete: bool) -> int:
         docs = read_paths([Path(f) for f in args.filename])
         if not delete:
             for doc in docs:
-                parse_resource(doc.body, where=doc.where)
+                if is_secret(doc.body):
+                    secret_data(doc.body, where=doc.where)
+                else:
+                    parse_resource(doc.body, where=doc.where)
     except ManifestError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -75,7 +79,8 @@ def _apply(args: argparse.Namespace, *, delete: bool) -> int:
     failed = 0
     for doc in docs:
         meta = doc.body.get("metadata", {})
-        name = f"{doc.kind.lower()}.cutman.dev/{meta.get('namespace', 'default')}/{meta.get('name')}"
+        group = "" if is_secret(doc.body) else ".cutman.dev"
+        name = f"{doc.kind.lower()}{group}/{meta.get('namespace', 'default')}/{meta.get('name')}"
         status, body = send_to_reconciler(info, doc, delete=delete)
         if status == 200:
             print(f"{name} {'deleted' if delete else 'configured'}")

@@ -15,6 +15,7 @@ from cutman.core.planning import plan_triggers
 from cutman.errors import BadRequest, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
+from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
 
@@ -25,6 +26,8 @@ class Reconciler:
     cluster: Cluster
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        if is_secret(body):
+            return await self._secret(body)
         res = parse_resource(body, where="event")
         check_resource(res)
         kind, meta = Kind(res.kind), res.metadata
@@ -38,7 +41,21 @@ class Reconciler:
         await self.store.put_config(kind.value.lower(), key, res.model_dump(by_alias=True, mode="json", exclude_none=True))
         return await self._replan(meta.namespace, f"{kind.value} {key} configured")
 
+    async def _secret(self, body: dict[str, Any], *, delete: bool = False) -> dict[str, Any]:
+        """Local mode keeps Secrets so the same manifests work without a cluster."""
+        meta = body.get("metadata") or {}
+        if not meta.get("name"):
+            raise BadRequest("a Secret needs metadata.name")
+        key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        if delete:
+            await self.store.delete_secret(key)
+            return {"result": f"Secret {key} deleted"}
+        await self.store.put_secret(key, secret_data(body, where=f"Secret {key}"))
+        return {"result": f"Secret {key} configured"}
+
     async def delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        if is_secret(body):
+            return await self._secret(body, delete=True)
         kind, meta = body.get("kind"), body.get("metadata") or {}
         if kind not in {k.value for k in Kind} or not meta.get("name"):
             raise BadRequest("a delete needs kind and metadata.name")

@@ -1,0 +1,98 @@
+"""Runs in Redis: the run document, its step leases and its sink deliveries.
+
+    cm:run:{<id>}                   the run (JSON), retention TTL
+    cm:run:{<id>}:lease:<step>      who is running a step (token, TTL)
+    cm:run:{<id>}:sinks             hash: sink -> delivery record
+    cm:runs, cm:runs:<ns>/<wf>      sorted sets of run ids by start time
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Protocol
+
+from ..models.run import Run
+from .redisbase import RedisBase, wrap
+
+RUN_RETENTION_S = 7 * 24 * 3600
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def run_key(run_id: str) -> str:
+    return f"cm:run:{{{run_id}}}"
+
+
+def lease_key(run_id: str, step: str) -> str:
+    return f"{run_key(run_id)}:lease:{step}"
+
+
+def sink_lease_key(run_id: str, sink: str) -> str:
+    return f"{run_key(run_id)}:sinklease:{sink}"
+
+
+class RunStore(Protocol):
+    async def create_run(self, run: Run) -> bool: ...
+    async def get_run(self, run_id: str) -> Run | None: ...
+    async def save_run(self, run: Run) -> None: ...
+    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]: ...
+    async def acquire(self, name: str, token: str, ttl_s: float) -> bool: ...
+    async def release(self, name: str, token: str) -> None: ...
+    async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None: ...
+    async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+
+
+class RedisRunStore(RedisBase):
+    @wrap
+    async def create_run(self, run: Run) -> bool:
+        created = await self._r.set(run_key(run.id), run.to_json(), nx=True, ex=RUN_RETENTION_S)
+        if created:
+            score = time.time()
+            async with self._r.pipeline(transaction=False) as p:
+                p.zadd("cm:runs", {run.id: score})
+                p.zadd(f"cm:runs:{run.workflow}", {run.id: score})
+                await p.execute()
+        return bool(created)
+
+    @wrap
+    async def get_run(self, run_id: str) -> Run | None:
+        raw = await self._r.get(run_key(run_id))
+        return Run.from_json(raw) if raw else None
+
+    @wrap
+    async def save_run(self, run: Run) -> None:
+        await self._r.set(run_key(run.id), run.to_json(), ex=RUN_RETENTION_S)
+
+    @wrap
+    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]:
+        index = f"cm:runs:{workflow}" if workflow else "cm:runs"
+        ids: list[str] = await self._r.zrevrange(index, 0, limit - 1)  # type: ignore[assignment]
+        if not ids:
+            return []
+        raws = await self._r.mget([run_key(i) for i in ids])
+        return [Run.from_json(r) for r in raws if r]
+
+    @wrap
+    async def acquire(self, name: str, token: str, ttl_s: float) -> bool:
+        return bool(await self._r.set(name, token, nx=True, px=max(1, int(ttl_s * 1000))))
+
+    @wrap
+    async def release(self, name: str, token: str) -> None:
+        await self._script(_RELEASE)(keys=[name], args=[token])
+
+    @wrap
+    async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None:
+        key = f"{run_key(run_id)}:sinks"
+        async with self._r.pipeline(transaction=True) as p:
+            p.hset(key, sink, json.dumps(record))
+            p.expire(key, RUN_RETENTION_S)
+            await p.execute()
+
+    @wrap
+    async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]:
+        raw: dict[str, str] = await self._r.hgetall(f"{run_key(run_id)}:sinks")  # type: ignore[assignment]
+        return {k: json.loads(v) for k, v in raw.items()}
