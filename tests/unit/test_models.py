@@ -11,7 +11,7 @@ from cutman.models.manifests import ManifestError, iter_documents, parse_resourc
 from cutman.models.resources import Sink, SinkType, Source, StepType, Workflow
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "alertmanager"
+FIXTURES = REPO / "tests" / "fixtures" / "alertmanager"
 
 # A manifest shaped like the earlier Rust operator's, apiVersion changed only.
 EARLIER = """
