@@ -6,6 +6,7 @@ are not (a 404 for a missing run is retried by Knative, then dead-lettered).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -23,6 +24,10 @@ class StepFunction(FunctionBase):
     def __init__(self, executor: Executor) -> None:
         super().__init__()
         self.executor = executor
+
+    def start(self, cfg: Mapping[str, str]) -> None:
+        super().start(cfg)
+        self.executor.configure(cfg)
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)

@@ -15,9 +15,10 @@ The executor (run a shell command, run an LLM agent) is the only part that diffe
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
@@ -26,20 +27,74 @@ from . import clock
 from . import log as logs
 from .adapters.store import Store, lease_key
 from .core import engine, ids
+from .core.masking import mask_text, mask_value
 from .errors import BadRequest, Conflict, NotFound
 from .models.cloudevent import data_dict, ext, make_event
 from .models.events import START_TYPES, EventType, Ext
 from .models.resources import Step, StepType, WorkflowSpec
-from .models.run import Next, Run
+from .models.run import Next, Run, StepPhase
+from .models.secret import SecretRef
 
 logger = logs.get("cutman.step")
-DEFAULT_STEP_TIMEOUT_MIN = 10.0
+DEFAULT_STEP_TIMEOUT_MIN = engine.DEFAULT_STEP_TIMEOUT_MIN
+
+
+@dataclass(frozen=True)
+class StepSecrets:
+    """Secret values a step needs, resolved at run time; never stored, masked in output."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    api_key: str | None = None
+
+    @property
+    def values(self) -> list[str]:
+        return [*self.env.values(), *([self.api_key] if self.api_key else [])]
 
 
 class Executor(Protocol):
     step_type: StepType
 
-    async def execute(self, *, run: Run, step: Step) -> engine.Outcome: ...
+    def configure(self, cfg: Mapping[str, str]) -> None: ...
+
+    async def execute(self, *, run: Run, step: Step, secrets: StepSecrets) -> engine.Outcome: ...
+
+
+class MissingSecret(Exception):
+    pass
+
+
+async def resolve_secrets(store: Store, run: Run, step: Step) -> StepSecrets:
+    """`secretEnv` of the runtime and the step, and the agent's `apiKeySecret`."""
+    env: dict[str, str] = {}
+    for name, ref in {**run.spec.runtime.secret_env, **step.secret_env}.items():
+        env[name] = await _secret(store, ref, run.namespace, f"secretEnv.{name}")
+    api_key = None
+    llm = run.spec.runtime.llm_config
+    if step.type is StepType.AGENT and llm is not None and llm.api_key_secret:
+        api_key = await _secret(store, llm.api_key_secret, run.namespace, "llmConfig.apiKeySecret")
+    return StepSecrets(env, api_key)
+
+
+async def _secret(store: Store, ref: str, namespace: str, where: str) -> str:
+    parsed = SecretRef.parse(ref, namespace=namespace)
+    data = await store.get_secret(parsed.secret)
+    if data is None or parsed.key not in data:
+        raise MissingSecret(f"{where}: secret {parsed} does not exist")
+    return data[parsed.key]
+
+
+def masked(outcome: engine.Outcome, secrets: StepSecrets) -> engine.Outcome:
+    values = secrets.values
+    if not values:
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        output=mask_text(outcome.output, values), stderr=mask_text(outcome.stderr, values),
+        error=mask_text(outcome.error, values) if outcome.error else outcome.error,
+        result=mask_value(outcome.result, values),
+        tool_calls=tuple(mask_value(list(outcome.tool_calls), values)),
+        transcript=tuple(mask_value(list(outcome.transcript), values)) if outcome.transcript else outcome.transcript,
+    )
 
 
 def event_source(run: Run) -> str:
@@ -94,6 +149,17 @@ class StepHost:
         with logs.bind(run=run_id, step=step, event=event.get_id()):
             return await self.run_step(run=run, step=step)
 
+    async def _expire_if_overdue(self, run: Run) -> CloudEvent | None:
+        """Whichever function next touches a stuck run fails it, with the reason."""
+        now = self.now()
+        reason = engine.overdue(run=run, now=now)
+        if reason is None:
+            return None
+        advance = engine.expire(run=run, reason=reason, now=now)
+        await self.store.save_run(advance.run)
+        logs.warning(logger, "run expired", reason=reason)
+        return reply_for(advance.run, advance.action)
+
     async def start(self, *, workflow: str, event: CloudEvent) -> CloudEvent:
         if event.get_type() not in START_TYPES:
             raise BadRequest(f"a run starts from {', '.join(START_TYPES)}, not {event.get_type()}")
@@ -103,6 +169,9 @@ class StepHost:
             if run is None:
                 run = await self._create(run_id=run_id, workflow=workflow, event=event)
             assert run.start is not None
+            expired = await self._expire_if_overdue(run)
+            if expired is not None:
+                return expired
             action = engine.action_of(run.start, run)
             if isinstance(action, engine.RunStep) and action.executor is self.executor.step_type:
                 return await self.run_step(run=run, step=action.step)
@@ -145,6 +214,11 @@ class StepHost:
         replayed = engine.replay(run=run, step=step)
         if replayed is not None:
             return reply_for(run, replayed)
+        if run.phase.done:
+            return reply_for(run, engine.Finish(run.phase, run.error))
+        expired = await self._expire_if_overdue(run)
+        if expired is not None:
+            return expired
         spec = run.spec.step(step)
         assert spec is not None
         if spec.executor is not self.executor.step_type:
@@ -163,13 +237,21 @@ class StepHost:
             running = engine.begin_step(run=fresh, step=step, now=self.now())
             await self.store.save_run(running)
             logs.info(logger, "step started", attempt=running.state(step).attempts)
-            outcome = await self.executor.execute(run=running, step=spec.work)
+            outcome = await self._execute(running, spec.work)
             advance = engine.complete_step(run=running, step=step, outcome=outcome, now=self.now())
             await self.store.save_run(advance.run)
             logs.info(logger, "step finished", phase=outcome.phase.value, next=_describe(advance.action))
             return reply_for(advance.run, advance.action)
         finally:
             await self.store.release(key, token)
+
+
+    async def _execute(self, run: Run, step: Step) -> engine.Outcome:
+        try:
+            secrets = await resolve_secrets(self.store, run, step)
+        except MissingSecret as exc:
+            return engine.Outcome(StepPhase.FAILED, error=str(exc))
+        return masked(await self.executor.execute(run=run, step=step, secrets=secrets), secrets)
 
 
 def _describe(action: engine.Action) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from a run that has since moved on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
+from .. import clock
 from ..models.resources import StepType, WorkflowSpec
 from ..models.run import Next, Run, RunPhase, StepPhase, StepState
 from .context import build_context
@@ -47,6 +49,13 @@ class Outcome:
     result: dict[str, Any] | None = None
     exit_code: int | None = None
     error: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    usage: dict[str, int] | None = None
+    transcript: tuple[dict[str, Any], ...] | None = None
+
+
+DEFAULT_STEP_TIMEOUT_MIN = 10.0
+DEADLINE_MARGIN_MIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,8 @@ def complete_step(*, run: Run, step: str, outcome: Outcome, now: str) -> Advance
     state.phase = outcome.phase
     state.output, state.stderr, state.result = outcome.output, outcome.stderr, outcome.result
     state.exitCode, state.error, state.completionTime = outcome.exit_code, outcome.error, now
+    state.toolCalls, state.usage = list(outcome.tool_calls), outcome.usage
+    state.transcript = list(outcome.transcript) if outcome.transcript is not None else None
     advance = plan(run=run, now=now)
     advance.run.state(step).next = _to_next(advance.action)
     return advance
@@ -183,3 +194,40 @@ def replay(*, run: Run, step: str) -> Action | None:
     if state.phase.done and run.phase.done:
         return Finish(run.phase, run.error)
     return None
+
+
+def deadline(run: Run) -> str:
+    """When a run counts as stuck: the workflow's timeout, else every step's timeout
+    (plus approval windows) and a margin, from the run's start."""
+    spec = run.spec
+    if spec.timeout_minutes:
+        minutes = spec.timeout_minutes
+    else:
+        minutes = DEADLINE_MARGIN_MIN + sum(
+            (s.work.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN) for s in spec.steps
+        )
+        minutes += sum(
+            (clock.parse(st.approval.expiresAt) - clock.parse(st.approval.requestedAt)).total_seconds() / 60
+            for st in run.steps if st.approval is not None
+        )
+    end = clock.parse(run.startTime) + timedelta(minutes=minutes)
+    return end.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def overdue(*, run: Run, now: str) -> str | None:
+    """The reason a run still under way must be failed now, or None."""
+    if run.phase.done:
+        return None
+    limit = deadline(run)
+    if clock.parse(now) <= clock.parse(limit):
+        return None
+    return f"run made no progress before its deadline {limit}"
+
+
+def expire(*, run: Run, reason: str, now: str) -> Advance:
+    """Fail a stuck run: unfinished steps fail with the reason, outputs are rendered."""
+    run = run.model_copy(deep=True)
+    for state in run.steps:
+        if not state.phase.done:
+            state.phase, state.error, state.completionTime = StepPhase.FAILED, reason, now
+    return _finish(run, RunPhase.FAILED, reason, now)

@@ -168,10 +168,26 @@ class LLMConfig(Spec):
     api_key_secret: str | None = None
 
 
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_names(v: dict[str, str]) -> dict[str, str]:
+    for name in v:
+        if not ENV_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return v
+
+
 class Runtime(Spec):
     image: str | None = None
     llm_config: LLMConfig | None = None
     environment: dict[str, str] = Field(default_factory=dict)
+    # env var name -> secretRef (`name` or `name/key`), resolved at run time, masked in output
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    # tokens all agent steps of one run may spend together
+    token_budget: int | None = Field(default=None, ge=1)
+
+    _secret_env_names = field_validator("secret_env")(_env_names)
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -187,6 +203,9 @@ class ToolSpec(Spec):
     description: str | None = None
     command: str | None = None
     endpoint: str | None = None
+    # curl: hosts it may GET from; command tools: argument name -> description
+    allowed_hosts: list[str] = Field(default_factory=list)
+    parameters: dict[str, str] = Field(default_factory=dict)
 
 
 class Step(Spec):
@@ -202,6 +221,10 @@ class Step(Spec):
     continue_on_error: bool = False
     condition: str | None = None
     agent: Step | None = None
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    token_budget: int | None = Field(default=None, ge=1)
+
+    _secret_env_names = field_validator("secret_env")(_env_names)
 
     @field_validator("name")
     @classmethod

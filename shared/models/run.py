@@ -18,6 +18,7 @@ from .resources import StepType, WorkflowSpec
 class RunPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
+    AWAITING_APPROVAL = "AwaitingApproval"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
 
@@ -29,6 +30,7 @@ class RunPhase(StrEnum):
 class StepPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
+    AWAITING_APPROVAL = "AwaitingApproval"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SKIPPED = "Skipped"
@@ -47,6 +49,21 @@ class Next(BaseModel):
     finish: RunPhase | None = None
 
 
+class Decision(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class Approval(BaseModel):
+    """A human gate before a step runs: requested, then approved, denied or expired."""
+
+    requestedAt: str
+    expiresAt: str
+    decision: Decision | None = None
+    decidedBy: str | None = None
+    decidedAt: str | None = None
+
+
 class StepState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +79,12 @@ class StepState(BaseModel):
     completionTime: str | None = None
     attempts: int = 0
     next: Next | None = None
+    # agent steps: the tools called (name, arguments, duration, size), tokens used, and
+    # the conversation (capped) so a human can see how the answer came about
+    toolCalls: list[dict[str, Any]] = Field(default_factory=list)
+    usage: dict[str, int] | None = None
+    transcript: list[dict[str, Any]] | None = None
+    approval: Approval | None = None
 
     @property
     def success(self) -> bool:

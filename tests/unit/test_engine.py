@@ -146,3 +146,33 @@ def test_long_linear_workflows(n: int) -> None:
     run, ran = drive(make_run([cli(f"s{i}") for i in range(n)]), {})
     assert ran == [f"s{i}" for i in range(n)]
     assert run.phase is RunPhase.SUCCEEDED
+
+
+def test_deadline_is_the_workflow_timeout_or_the_sum_of_step_timeouts() -> None:
+    run = make_run([cli("a", timeoutMinutes=2), cli("b")])
+    assert engine.deadline(run) == "2026-11-28T10:17:00.000Z"  # 2 + 10 (default) + 5 margin
+    spec = run.spec.model_copy(update={"timeout_minutes": 1.5})
+    assert engine.deadline(run.model_copy(update={"spec": spec})) == "2026-11-28T10:01:30.000Z"
+
+
+def test_overdue_run_is_expired_with_the_reason_and_outputs() -> None:
+    run = make_run([cli("a"), cli("b")], outputs=[{"name": "o", "value": "{{ .steps.a.output | trim }}"}])
+    run = engine.start(run=run, now=T0).run
+    run = engine.complete_step(run=engine.begin_step(run=run, step="a", now=T1), step="a", outcome=OK, now=T2).run
+    assert engine.overdue(run=run, now="2026-11-28T10:17:00.000Z") is None
+    reason = engine.overdue(run=run, now="2026-11-28T10:25:00.001Z")
+    assert reason == "run made no progress before its deadline 2026-11-28T10:25:00.000Z"
+    adv = engine.expire(run=run, reason=reason, now="2026-11-28T10:26:00.000Z")
+    assert adv.action == engine.Finish(RunPhase.FAILED, reason)
+    assert adv.run.state("b").phase is StepPhase.FAILED and adv.run.state("b").error == reason
+    assert adv.run.state("a").phase is StepPhase.SUCCEEDED and adv.run.outputs == {"o": "ok"}
+    assert engine.overdue(run=adv.run, now="2027-01-01T00:00:00.000Z") is None
+
+
+def test_agent_outcome_details_are_recorded_on_the_step() -> None:
+    run = engine.start(run=make_run([cli("a")]), now=T0).run
+    out = engine.Outcome(StepPhase.SUCCEEDED, tool_calls=({"name": "kubectl"},), usage={"total_tokens": 5},
+                         transcript=({"role": "user", "content": "hi"},))
+    run = engine.complete_step(run=engine.begin_step(run=run, step="a", now=T1), step="a", outcome=out, now=T2).run
+    assert run.state("a").toolCalls == [{"name": "kubectl"}] and run.state("a").usage == {"total_tokens": 5}
+    assert run.state("a").transcript == [{"role": "user", "content": "hi"}]

@@ -8,16 +8,22 @@ leaving the run hanging.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cutman.core import engine
 from cutman.models.resources import Step, StepType
 from cutman.models.run import Run, StepPhase
 from cutman.stepfunction import StepFunction
+from cutman.stephost import StepSecrets
 
 
 class NotYetAgent:
     step_type = StepType.AGENT
 
-    async def execute(self, *, run: Run, step: Step) -> engine.Outcome:
+    def configure(self, cfg: Mapping[str, str]) -> None:
+        pass
+
+    async def execute(self, *, run: Run, step: Step, secrets: StepSecrets) -> engine.Outcome:
         return engine.Outcome(StepPhase.FAILED, error="agent steps are not available in this cutman version")
 
 

@@ -2,17 +2,16 @@
 
 Template expressions inside `command` become quoted references to environment
 variables (cutman.core.shellsafe), so an alert label like `$(rm -rf /)` is data, never
-code. The child gets a clean environment (not this function's, which holds the Redis
-URL), its own process group (a timeout kills the whole tree) and capped output.
+code. With `args` there is no shell at all: each rendered argument is one argv entry.
+The child gets a clean environment (not this function's, which holds the Redis URL):
+`runtime.environment`, the step's secrets, and the CUTMAN_* variables; its own process
+group (a timeout kills the whole tree) and capped output (`CUTMAN_OUTPUT_LIMIT` bytes).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,29 +21,28 @@ from cutman.core.shellsafe import command_env, compile_command
 from cutman.core.templating import TemplateError, render
 from cutman.models.resources import Step, StepType
 from cutman.models.run import Run, StepPhase
-from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN
+from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN, StepSecrets
+from cutman.subproc import BASE_ENV, DEFAULT_OUTPUT_LIMIT, run_capped
 
-BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-KILL_GRACE_S = 2.0
+OUTPUT_LIMIT_CFG = "CUTMAN_OUTPUT_LIMIT"
 
 
 @dataclass(frozen=True)
 class Limits:
-    output_bytes: int = 64 * 1024
+    output_bytes: int = DEFAULT_OUTPUT_LIMIT
 
-
-async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, int]:
-    kept, dropped = bytearray(), 0
-    while chunk := await stream.read(65536):
-        room = cap - len(kept)
-        kept += chunk[:room] if room > 0 else b""
-        dropped += max(0, len(chunk) - max(room, 0))
-    return bytes(kept), dropped
-
-
-def _text(data: bytes, dropped: int) -> str:
-    text = data.decode("utf-8", errors="replace")
-    return text + (f"\n[... {dropped} more bytes cut by cutman]" if dropped else "")
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, str]) -> Limits:
+        raw = cfg.get(OUTPUT_LIMIT_CFG)
+        if not raw:
+            return cls()
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{OUTPUT_LIMIT_CFG}={raw!r}: not a number of bytes") from None
+        if value < 1:
+            raise ValueError(f"{OUTPUT_LIMIT_CFG}={raw!r}: must be at least 1 byte")
+        return cls(value)
 
 
 def _json_object(stdout: str) -> dict[str, Any] | None:
@@ -55,8 +53,8 @@ def _json_object(stdout: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def step_env(run: Run, step: Step, extra: dict[str, str]) -> dict[str, str]:
-    env = {**BASE_ENV, **run.environment, **extra}
+def step_env(run: Run, step: Step, extra: dict[str, str], secrets: StepSecrets | None = None) -> dict[str, str]:
+    env = {**BASE_ENV, **run.environment, **(secrets.env if secrets else {}), **extra}
     env.update(
         CUTMAN_RUN_ID=run.id,
         CUTMAN_WORKFLOW=run.workflow,
@@ -72,7 +70,10 @@ class CliExecutor:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
 
-    async def execute(self, *, run: Run, step: Step) -> engine.Outcome:
+    def configure(self, cfg: Mapping[str, str]) -> None:
+        self.limits = Limits.from_cfg(cfg)
+
+    async def execute(self, *, run: Run, step: Step, secrets: StepSecrets) -> engine.Outcome:
         context = build_context(run)
         try:
             if step.args:
@@ -85,55 +86,24 @@ class CliExecutor:
         except TemplateError as exc:
             return engine.Outcome(StepPhase.FAILED, error=f"template: {exc.message}")
         timeout = (step.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN) * 60
-        return await self._run(argv, step_env(run, step, extra), timeout)
+        return await self._run(argv, step_env(run, step, extra, secrets), timeout)
 
     async def _run(self, argv: list[str], env: dict[str, str], timeout: float) -> engine.Outcome:
-        with tempfile.TemporaryDirectory(prefix="cutman-step-") as cwd:
-            env = {"HOME": cwd, **env}
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, cwd=cwd, env=env, start_new_session=True,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                )
-            except OSError as exc:
-                return engine.Outcome(StepPhase.FAILED, error=f"cannot start {argv[0]}: {exc}")
-            assert proc.stdout is not None and proc.stderr is not None
-            cap = self.limits.output_bytes
-            readers = asyncio.gather(_read_capped(proc.stdout, cap), _read_capped(proc.stderr, cap))
-            timed_out = False
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                timed_out = True
-                await _kill_group(proc)
-            (out, out_cut), (err, err_cut) = await readers
-        stdout, stderr = _text(out, out_cut), _text(err, err_cut)
-        if timed_out:
+        res = await run_capped(argv, env=env, timeout_s=timeout, cap=self.limits.output_bytes)
+        if res.start_error:
+            return engine.Outcome(StepPhase.FAILED, error=res.start_error)
+        if res.timed_out:
             return engine.Outcome(
-                StepPhase.FAILED, output=stdout, stderr=stderr, exit_code=proc.returncode,
+                StepPhase.FAILED, output=res.stdout, stderr=res.stderr, exit_code=res.exit_code,
                 error=f"timed out after {timeout / 60:g} minutes; process group killed",
             )
-        if proc.returncode != 0:
-            last = stderr.strip().splitlines()[-1:] or ["no stderr"]
+        if res.exit_code != 0:
+            last = res.stderr.strip().splitlines()[-1:] or ["no stderr"]
             return engine.Outcome(
-                StepPhase.FAILED, output=stdout, stderr=stderr, exit_code=proc.returncode,
-                error=f"exit code {proc.returncode}: {last[0][:300]}",
+                StepPhase.FAILED, output=res.stdout, stderr=res.stderr, exit_code=res.exit_code,
+                error=f"exit code {res.exit_code}: {last[0][:300]}",
             )
         return engine.Outcome(
-            StepPhase.SUCCEEDED, output=stdout, stderr=stderr, exit_code=0,
-            result=_json_object(stdout) if not out_cut else None,
+            StepPhase.SUCCEEDED, output=res.stdout, stderr=res.stderr, exit_code=0,
+            result=_json_object(res.stdout) if not res.stdout_cut else None,
         )
-
-
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
-            return
-        except TimeoutError:
-            continue
