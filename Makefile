@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck deps venv clean
+.PHONY: run test unit lint typecheck bench deps venv clean
 
 run: $(STAMP) deps-run
 	$(BIN)/cutman dev --port $(PORT) -f deploy/examples
@@ -15,6 +15,11 @@ test: $(STAMP) deps-test
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+# Figures, not pass/fail: cold start per function and alert-to-action latency.
+bench: $(STAMP) deps-run
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/alert_latency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench
