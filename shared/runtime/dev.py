@@ -146,6 +146,17 @@ def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
     return failed
 
 
+def _self_command() -> str:
+    """How the user invoked cutman, so the hint can be pasted as is (.venv/bin/cutman)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "cutman":
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "cutman"
+
+
 def _banner(info: StackInfo, state: Path, docs: list) -> None:  # type: ignore[type-arg]
     paths = [d.body["spec"]["config"]["path"] for d in docs
              if d.kind == "Source" and d.body.get("spec", {}).get("config", {}).get("path")]
@@ -159,5 +170,5 @@ def _banner(info: StackInfo, state: Path, docs: list) -> None:  # type: ignore[t
         lines.append("  fire an alert:")
         lines.append(f"    curl -sS -H 'content-type: application/json' "
                      f"--data @deploy/examples/alert.json {base}{paths[0]}")
-    lines.append("  then: cutman runs list   (in another terminal; Ctrl-C stops cutman dev)")
+    lines.append(f"  then: {_self_command()} runs list   (in another terminal; Ctrl-C stops cutman dev)")
     print("\n".join(lines), flush=True)

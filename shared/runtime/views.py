@@ -56,7 +56,7 @@ def runs_table(runs: list[Run]) -> str:
         done = sum(1 for s in r.steps if s.phase.done)
         dur = _duration(r.startTime, r.completionTime)
         rows.append([r.id, r.workflow, r.phase.value, f"{done}/{len(r.steps)}", r.startTime,
-                     f"{dur:.1f}s" if dur is not None else "-", (r.alert or {}).get("alertname", "")])
+                     f"{dur:.2f}s" if dur is not None else "-", (r.alert or {}).get("alertname", "")])
     return table(rows, ["ID", "WORKFLOW", "PHASE", "STEPS", "STARTED", "DURATION", "ALERT"])
 
 
