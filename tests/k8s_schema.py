@@ -10,6 +10,7 @@ not declare them). OpenAPI 3.0 keywords map onto JSON Schema draft 4 (boolean
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ def crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
     return out
 
 
+@cache
 def knative_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     crds = [yaml.safe_load(p.read_text()) for p in sorted(KNATIVE.glob("*.yaml"))]
     return crd_schemas(crds)
@@ -67,8 +69,18 @@ def knative_schemas() -> dict[tuple[str, str], dict[str, Any]]:
 
 def errors(schema: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     """Every violation, as `path: message` lines (empty when valid)."""
-    validator = jsonschema.Draft4Validator(schema)
+    validator = _validator(id(schema), schema)
     return sorted(
         f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
         for e in validator.iter_errors(obj)
     )
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], jsonschema.Draft4Validator]] = {}
+
+
+def _validator(key: int, schema: dict[str, Any]) -> jsonschema.Draft4Validator:
+    kept = _VALIDATORS.get(key)
+    if kept is None or kept[0] is not schema:
+        kept = _VALIDATORS[key] = (schema, jsonschema.Draft4Validator(schema))
+    return kept[1]
