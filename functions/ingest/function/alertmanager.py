@@ -1,32 +1,40 @@
 """Alertmanager webhook (v4) to cutman events: decoding and planning, no I/O.
 
-`decode` turns a body into validated alerts or a BadRequest naming the field;
-`plan` applies the Source's filters and fingerprints each alert; `events` builds the
-CloudEvents for the alerts the dedupe decision let through.
+`decode` turns a body into a validated payload or a BadRequest naming the field;
+`plan` applies the Source's filters and matchers and fingerprints each alert; `event_for`
+builds the CloudEvent for an alert the dedupe decision let through.
+
+Every payload field is kept: the alert's own fields in the event data (Alertmanager's
+fingerprint as `amFingerprint`, beside ours), and the notification's fields (groupKey,
+receiver, externalURL, truncatedAlerts, group/common labels, and newer ones such as
+`notification_reason` or `routeLabels` when an Alertmanager sends them) under `group`.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman.adapters.store import Claim
 from cutman.core.alerts import fingerprint, passes_filters
+from cutman.core.dedupe import DedupePolicy
+from cutman.core.matchers import Matcher, matches_all
 from cutman.errors import BadRequest
 from cutman.models.alert import Alert, AMWebhook
 from cutman.models.base import describe_errors
 from cutman.models.cloudevent import make_event
 from cutman.models.events import EventType, Ext
-from cutman.models.resources import SourceSpec
 from pydantic import ValidationError
 
 
 def decode(body: bytes) -> AMWebhook:
     try:
         doc = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object (Alertmanager webhook payload)")
@@ -37,23 +45,33 @@ def decode(body: bytes) -> AMWebhook:
         raise BadRequest("; ".join(lines[:5]), field=lines[0].split(":", 1)[0]) from None
 
 
+def group_of(payload: AMWebhook) -> dict[str, Any]:
+    """The notification's fields, known and unknown, without the alerts themselves."""
+    return payload.model_dump(mode="json", exclude={"alerts"}, exclude_none=True)
+
+
 @dataclass(frozen=True)
 class Planned:
     alert: Alert
     claim: Claim
+    group: dict[str, Any]
 
 
-def plan(payload: AMWebhook, spec: SourceSpec) -> tuple[list[Planned], int]:
-    """Alerts that pass the filters, each with its dedupe claim; and how many were filtered."""
+def plan(
+    payload: AMWebhook, *, filters: dict[str, list[str]], matchers: Sequence[Matcher], policy: DedupePolicy
+) -> tuple[list[Planned], int]:
+    """Alerts that pass filters and matchers, each with its dedupe claim; and how many did not."""
     out: list[Planned] = []
     filtered = 0
+    group = group_of(payload)
     for am in payload.alerts:
-        if not passes_filters(am.labels, spec.config.filters):
+        if not passes_filters(am.labels, filters) or not matches_all(am.labels, matchers):
             filtered += 1
             continue
-        alert = Alert.from_am(am, fingerprint=fingerprint(am.labels))
+        keyed = {k: v for k, v in am.labels.items() if k in policy.labels} if policy.labels else am.labels
+        alert = Alert.from_am(am, fingerprint=fingerprint(keyed))
         claim = Claim(alert.fingerprint, am.status, str(uuid.uuid4()), alert.alertname)
-        out.append(Planned(alert, claim))
+        out.append(Planned(alert, claim, group))
     return out, filtered
 
 
@@ -69,7 +87,7 @@ def event_for(p: Planned, source: str) -> CloudEvent:
         type=kind,
         source=source_uri(source),
         subject=p.alert.alertname or None,
-        data=p.alert.data(),
+        data={**p.alert.data(), "group": p.group},
         extensions={
             Ext.SOURCE: source,
             Ext.ALERTNAME: p.alert.alertname,

@@ -1,27 +1,49 @@
-"""ingest: the front door. Alertmanager webhooks in, deduplicated alert events out.
+"""ingest: the front door. Webhooks in, deduplicated events out.
+
+`handle` is a small router: GET /metrics answers the Prometheus metrics, any other path
+is a Source's webhook (404 when no Source serves it). Other endpoints (approvals) plug
+in as another entry of `routes`.
 
 A webhook is answered 2xx only after the broker accepted every event it produced; if
-the broker is unreachable the dedupe claims are undone and the answer is 503, so
-Alertmanager's retry delivers the alerts again instead of them being lost.
+Redis or the broker is unreachable the answer is 503 with Retry-After and the dedupe
+claims made for it are undone, so Alertmanager's retry delivers the alerts again
+instead of them being lost or muted.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cutman import log as logs
+from cutman.adapters.alert_store import Decision
 from cutman.adapters.broker_client import HTTPBroker
-from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond_error, respond_json
+from cutman.asgi import (
+    Receive,
+    Scope,
+    Send,
+    headers_of,
+    read_body,
+    respond,
+    respond_error,
+    respond_json,
+)
+from cutman.core.dedupe import policy_of
+from cutman.core.matchers import parse_matchers
 from cutman.errors import CutmanError, NotFound, UnsupportedMedia
 from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec
 
 from . import alertmanager as am
+from . import authn
+from .metrics import CONTENT_TYPE, Metrics
 
 logger = logs.get("cutman.ingest")
-DEFAULT_MAX_ACTIVE_S = 24 * 3600
+Route = Callable[[Scope, Receive, Send], Awaitable[None]]
+SUMMARY_KEY = {Decision.FIRING: "firing", Decision.REPEAT: "repeated", Decision.DUPLICATE: "duplicates",
+               Decision.RESOLVED: "resolved", Decision.IGNORED: "ignored"}
 
 
 class Ingest(FunctionBase):
@@ -31,22 +53,40 @@ class Ingest(FunctionBase):
         super().start(cfg)
         assert self.settings is not None
         self.broker = HTTPBroker(self.settings.broker_url)
+        self.metrics = Metrics()
+        self.routes: dict[str, Route] = {"/metrics": self.serve_metrics}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(scope["path"])
+        if route is not None:
+            await route(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = await self.serve_webhook(scope, receive, send)
+        self.metrics.observe(time.monotonic() - started)
+        self.metrics.inc("cutman_ingest_webhooks_total", code=str(status))
+
+    async def serve_metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 200, self.metrics.render().encode(), {"content-type": CONTENT_TYPE})
+
+    async def serve_webhook(self, scope: Scope, receive: Receive, send: Send) -> int:
         request = uuid.uuid4().hex[:12]
         with logs.bind(request=request, path=scope["path"]):
             try:
                 summary = await self.webhook(scope, receive, token=request)
             except CutmanError as err:
                 logs.warning(logger, "webhook refused", status=err.status, reason=err.message)
+                self.metrics.inc("cutman_ingest_rejections_total", reason=err.reason)
                 await respond_error(send, err)
-                return
+                return err.status
             except Exception:
                 logger.exception("webhook failed")
+                self.metrics.inc("cutman_ingest_rejections_total", reason="internal")
                 await respond_json(send, 500, {"error": "internal", "message": "ingest failed"})
-                return
+                return 500
             logs.info(logger, "webhook accepted", **summary)
             await respond_json(send, 200, summary)
+            return 200
 
     async def webhook(self, scope: Scope, receive: Receive, *, token: str) -> dict[str, Any]:
         assert self.settings is not None
@@ -56,36 +96,45 @@ class Ingest(FunctionBase):
             raise NotFound(f"no Source serves {path}")
         if scope["method"] != "POST":
             raise NotFound(f"{path} takes POST only")
-        ctype = headers_of(scope).get("content-type", "").split(";")[0].strip().lower()
+        headers = headers_of(scope)
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMedia(f"content-type must be application/json, got {ctype or 'none'}")
         body = await read_body(receive, limit=self.settings.body_limit)
         cfg = await self.store.get_config("source", source)
         if cfg is None:
             raise NotFound(f"source {source} is not configured")
-        spec = SourceSpec.model_validate(cfg["spec"])
+        authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=body)
+        return await self.alerts(source, SourceSpec.model_validate(cfg["spec"]), body, token=token)
+
+    async def alerts(self, source: str, spec: SourceSpec, body: bytes, *, token: str) -> dict[str, Any]:
+        """Decode, match, dedupe (one Redis call), hand to the broker, or undo the claims."""
         payload = am.decode(body)
-        planned, filtered = am.plan(payload, spec)
+        policy = policy_of(spec.config.dedupe)
+        planned, filtered = am.plan(payload, filters=spec.config.filters,
+                                    matchers=parse_matchers(spec.config.matchers), policy=policy)
         decisions = await self.store.dedupe(
-            source, [p.claim for p in planned], max_active_s=DEFAULT_MAX_ACTIVE_S, token=token
+            source, [p.claim for p in planned], max_active_s=policy.max_active_s, token=token,
+            repeat_after_s=policy.repeat_after_s, always=not policy.enabled,
         )
-        chosen = [p for p, d in zip(planned, decisions) if d in ("firing", "resolved")]
+        chosen = [p for p, d in zip(planned, decisions) if d.emits]
         try:
             await self.broker.send([am.event_for(p, source) for p in chosen])
         except CutmanError:
-            await self.store.undo_dedupe(
-                source, [p.claim.fingerprint for p in chosen], max_active_s=DEFAULT_MAX_ACTIVE_S, token=token
-            )
+            await self.store.undo_dedupe(source, [p.claim.fingerprint for p in chosen], token=token)
             raise
-        return {
-            "source": source,
-            "alerts": len(payload.alerts),
-            "firing": decisions.count("firing"),
-            "resolved": decisions.count("resolved"),
-            "duplicates": decisions.count("duplicate"),
-            "ignored": decisions.count("ignored"),
-            "filtered": filtered,
-        }
+        counts = {d: decisions.count(d) for d in Decision}
+        self._count(source, counts, filtered)
+        return {"source": source, "alerts": len(payload.alerts), "filtered": filtered,
+                **{SUMMARY_KEY[d]: n for d, n in counts.items()}}
+
+    def _count(self, source: str, counts: dict[Decision, int], filtered: int) -> None:
+        for decision, n in [*((d.value, n) for d, n in counts.items()), ("filtered", filtered)]:
+            self.metrics.inc("cutman_ingest_alerts_total", n, source=source, decision=decision)
+        self.metrics.inc("cutman_ingest_duplicates_total", counts[Decision.DUPLICATE], source=source)
+        fired = counts[Decision.FIRING] + counts[Decision.REPEAT]
+        self.metrics.inc("cutman_ingest_events_total", fired, source=source, type="alert.firing")
+        self.metrics.inc("cutman_ingest_events_total", counts[Decision.RESOLVED], source=source, type="alert.resolved")
 
 
 def new() -> Ingest:

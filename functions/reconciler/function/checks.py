@@ -6,6 +6,8 @@ is not built, an agent step before the agent runtime exists) is refused when app
 
 from __future__ import annotations
 
+from cutman.core.dedupe import DurationError, policy_of
+from cutman.core.matchers import MatcherError, parse_matcher
 from cutman.core.shellsafe import compile_command
 from cutman.core.templating import TemplateError, check
 from cutman.errors import Invalid
@@ -28,12 +30,15 @@ def _source(src: Source) -> None:
             f"source type {src.spec.type.value!r} is not available in this cutman version "
             "(available: webhook)", field="spec.type",
         )
-    if src.spec.config.authentication is not None:
-        raise Invalid("webhook authentication is not available in this cutman version",
-                      field="spec.config.authentication")
-    if src.spec.config.matchers:
-        raise Invalid("matchers are not available in this cutman version; use filters",
-                      field="spec.config.matchers")
+    for i, text in enumerate(src.spec.config.matchers):
+        try:
+            parse_matcher(text)
+        except MatcherError as exc:
+            raise Invalid(f"spec.config.matchers[{i}]: {exc}", field=f"spec.config.matchers[{i}]") from None
+    try:
+        policy_of(src.spec.config.dedupe)
+    except DurationError as exc:
+        raise Invalid(f"spec.config.{exc}", field="spec.config.dedupe") from None
 
 
 def _template(text: str | None, field: str) -> None:

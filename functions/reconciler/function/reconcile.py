@@ -18,6 +18,7 @@ from cutman.models.resources import Kind, Sink, Source, Workflow
 from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
+from .sources import compile_config
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Reconciler:
             return await self._secret(body)
         res = parse_resource(body, where="event")
         check_resource(res)
+        doc = await compile_config(res, secrets=self.store.get_secret)
         kind, meta = Kind(res.kind), res.metadata
         key = f"{meta.namespace}/{meta.name}"
         if isinstance(res, Source) and res.spec.config.path:
@@ -38,7 +40,7 @@ class Reconciler:
                 raise Invalid(f"path {res.spec.config.path} is already served by Source {owner}",
                               field="spec.config.path")
             await self.store.drop_routes(key, keep=res.spec.config.path)
-        await self.store.put_config(kind.value.lower(), key, res.model_dump(by_alias=True, mode="json", exclude_none=True))
+        await self.store.put_config(kind.value.lower(), key, doc)
         return await self._replan(meta.namespace, f"{kind.value} {key} configured")
 
     async def _secret(self, body: dict[str, Any], *, delete: bool = False) -> dict[str, Any]:

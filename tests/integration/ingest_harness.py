@@ -1,0 +1,213 @@
+"""Ingest served for real, alone: its own Redis, a real dev broker, a recording subscriber.
+
+Each piece is a real process or server the fault tests can stop and start again on the
+same port: redis-server, `python -m cutman.runtime.broker`, and the ingest function
+served by func-python (`python -m cutman.runtime.serve ingest`) with K_SINK pointing at
+the broker. Sources are applied through the reconciler's own `Reconciler.apply` against
+the same Redis; a Trigger without filter sends every event the broker accepts to
+`Recorder`, a threaded HTTP server in the test that records CloudEvent headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cutman.adapters.cluster import LocalCluster
+from cutman.adapters.store import RedisStore
+from cutman.runtime.loader import load
+from cutman.runtime.redis_server import RedisServer, free_port, start_redis, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Recorder:
+    """A real HTTP subscriber: records the ce-* headers of every event delivered to it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with outer.lock:
+                    outer.events.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def of_type(self, kind: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [e for e in self.events if e.get("ce-type") == kind]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class Proc:
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    log: Path
+    ready: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=logf, stderr=logf, cwd=REPO)
+        wait_for_port(self.port, timeout=30, proc=self.proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}{self.ready}", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.argv} did not become ready; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class IngestRig:
+    tmp: Path
+    redis: RedisServer
+    broker: Proc
+    ingest: Proc
+    recorder: Recorder
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ingest.port}"
+
+    def restart_redis(self) -> None:
+        self.redis = start_redis(self.tmp / "redis", port=self.redis.port, persist=True)
+
+    def apply(self, *docs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Apply manifests through the reconciler's own code, against this Redis."""
+        return asyncio.run(self._apply(list(docs)))
+
+    async def _apply(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        reconciler = load("reconciler")
+        store = RedisStore(self.redis.url)
+        try:
+            rec = sys.modules[reconciler.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store))
+            out = [await rec.apply(d) for d in docs]
+            await store.put_triggers({"default/recorder": {
+                "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+                "metadata": {"name": "recorder", "namespace": "default"},
+                "spec": {"broker": "default", "subscriber": {"uri": self.recorder.url}},
+            }}, [])
+            return out
+        finally:
+            await store.close()
+
+    def redis_call(self, fn: Callable[[Any], Any]) -> Any:
+        import redis as redis_sync
+
+        client = redis_sync.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            return fn(client)
+        finally:
+            client.close()
+
+    def metrics(self) -> str:
+        return httpx.get(self.url + "/metrics", timeout=10).text
+
+    def close(self) -> None:
+        self.ingest.stop()
+        self.broker.stop()
+        self.recorder.close()
+        self.redis.stop()
+
+
+def start_rig(tmp: Path, **ingest_env: str) -> IngestRig:
+    tmp.mkdir(parents=True, exist_ok=True)
+    redis = start_redis(tmp / "redis", persist=True)
+    recorder = Recorder()
+    bport, iport = free_port(), free_port()
+    broker_url = f"http://127.0.0.1:{bport}/default/default"
+    env = {**os.environ, "REDIS_URL": redis.url, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1"}
+    broker = Proc([sys.executable, "-m", "cutman.runtime.broker", "--port", str(bport), "--redis-url", redis.url,
+                   "--addressables", json.dumps({}), "--backoff-delay", "PT0.05S"],
+                  dict(env), bport, tmp / "broker.log", "/health")
+    ingest = Proc([sys.executable, "-m", "cutman.runtime.serve", "ingest"],
+                  {**env, "LISTEN_ADDRESS": f"127.0.0.1:{iport}", **ingest_env}, iport, tmp / "ingest.log",
+                  "/health/readiness")
+    rig = IngestRig(tmp, redis, broker, ingest, recorder)
+    try:
+        broker.start()
+        ingest.start()
+    except BaseException:
+        rig.close()
+        raise
+    return rig
+
+
+def source(name: str = "am", path: str = "/webhook/am", **config: Any) -> dict[str, Any]:
+    return {"apiVersion": "cutman.dev/v1alpha1", "kind": "Source",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"type": "webhook", "config": {"path": path, **config}}}
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+            "stringData": data}
+
+
+def am_payload(*alerts: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"version": "4", "groupKey": "{}:{alertname=\"X\"}", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "cutman", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://am.example:9093", "alerts": list(alerts), **extra}
+
+
+def alert(status: str = "firing", **labels: str) -> dict[str, Any]:
+    return {"status": status, "labels": {"alertname": "X", **labels}, "annotations": {},
+            "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prom/graph", "fingerprint": "abc123"}
+
+
+def wait_for(probe: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
