@@ -38,13 +38,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the stack and the tests run for real: redis-server always,
-# prometheus-alertmanager for the Alertmanager integration tests.
+# prometheus-alertmanager for the Alertmanager integration tests, prometheus for the
+# agent's promql tool.
 deps-run:
 	@command -v redis-server >/dev/null || scripts/install-debs.sh redis-server
 
 deps-test:
 	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \
-	  || scripts/install-debs.sh redis-server prometheus-alertmanager
+	  && command -v prometheus >/dev/null \
+	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus
 
 clean:
 	rm -rf $(VENV) .cutman .pytest_cache .mypy_cache .ruff_cache

@@ -1,17 +1,18 @@
 """Apply-time checks: refuse what this version cannot run, with the field and reason.
 
 A resource that would fail at 3 a.m. (a template that does not parse, a sink type that
-is not built, an agent step before the agent runtime exists) is refused when applied.
+is not built, an agent tool that does not exist) is refused when applied.
 """
 
 from __future__ import annotations
 
+from cutman.agent.tools.registry import problems as tool_problems
 from cutman.core.dedupe import DurationError, policy_of
 from cutman.core.matchers import MatcherError, parse_matcher
 from cutman.core.shellsafe import compile_command
 from cutman.core.templating import TemplateError, check
 from cutman.errors import Invalid
-from cutman.models.resources import Resource, Sink, Source, SourceType, StepType, Workflow
+from cutman.models.resources import Resource, Sink, Source, SourceType, Step, StepType, Workflow
 from cutman.sinks import plugin_for
 
 
@@ -52,13 +53,10 @@ def _template(text: str | None, field: str) -> None:
 def _workflow(wf: Workflow) -> None:
     for i, step in enumerate(wf.spec.steps):
         where = f"spec.steps[{i}] ({step.name})"
-        if step.executor is StepType.AGENT:
-            raise Invalid(
-                f"{where}: agent steps are not available in this cutman version; "
-                "use a cli step until the agent runtime lands", field=f"spec.steps[{i}].type",
-            )
         _template(step.condition, f"{where}.condition")
         work = step.work
+        if work.type is StepType.AGENT:
+            _agent(wf, work, where, i)
         if work.command:
             try:
                 compile_command(work.command)
@@ -68,6 +66,23 @@ def _workflow(wf: Workflow) -> None:
             _template(arg, f"{where}.args[{j}]")
     for i, out in enumerate(wf.spec.outputs):
         _template(out.value, f"spec.outputs[{i}] ({out.name}).value")
+
+
+def _agent(wf: Workflow, step: Step, where: str, i: int) -> None:
+    llm = wf.spec.runtime.llm_config
+    if llm is None or not llm.model:
+        raise Invalid(f"{where}: agent steps need spec.runtime.llmConfig.model",
+                      field="spec.runtime.llmConfig.model")
+    if llm.provider not in ("openai", "local"):
+        raise Invalid(f"spec.runtime.llmConfig.provider: {llm.provider!r} is not openai or local",
+                      field="spec.runtime.llmConfig.provider")
+    if llm.provider == "local" and not llm.endpoint:
+        raise Invalid("spec.runtime.llmConfig.endpoint is required for the local provider",
+                      field="spec.runtime.llmConfig.endpoint")
+    _template(step.goal, f"{where}.goal")
+    problem = tool_problems(step.tools)
+    if problem:
+        raise Invalid(f"{where}.tools: {problem}", field=f"spec.steps[{i}].tools")
 
 
 def _sink(sink: Sink) -> None:

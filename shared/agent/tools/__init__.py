@@ -1,0 +1,1 @@
+"""Agent tools as plugins: one module per tool, each with its parameters model."""
