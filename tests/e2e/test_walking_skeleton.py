@@ -122,7 +122,7 @@ spec:
 """)
     done = stack.cli("apply", "-f", str(agent), check=False)
     assert done.returncode == 1
-    assert "agent steps are not available in this cutman version" in done.stderr
+    assert "spec.steps[0] (look): agent steps need spec.runtime.llmConfig.model" in done.stderr
 
     ok = stack.cli("apply", "-f", str(REPO / "deploy/examples/sink.yaml"))
     assert "sink.cutman.dev/default/console configured" in ok.stdout
