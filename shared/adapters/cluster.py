@@ -1,42 +1,95 @@
-"""The `Cluster` port: where the reconciler's planned objects (Triggers) live.
+"""The `Cluster` port: where the reconciler's planned objects live, and CR status goes.
 
-`LocalCluster` keeps them in Redis for the dev broker (`cm:triggers`); the Kubernetes
-backend (server-side apply with field manager `cutman`) implements the same port. Both
-find the objects they own by the `app.kubernetes.io/managed-by: cutman` label.
+`LocalCluster` keeps Triggers in Redis for the dev broker (`cm:triggers`);
+`cutman.adapters.kube.KubeCluster` implements the same port on the Kubernetes API
+(server-side apply with field manager `cutman`). Both find the objects they own by the
+`app.kubernetes.io/managed-by: cutman` label, and both are fed by the same pure planner,
+so `cutman dev` and a cluster build identical Triggers. Object keys are `Kind/name`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..core.planning import LABEL_MANAGED, MANAGED_BY
+from ..models.resources import Kind
 from .store import Store
+
+TRIGGER = "Trigger"
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def is_owned(obj: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(LABEL_MANAGED) == MANAGED_BY)
 
 
 class Cluster(Protocol):
-    async def owned_triggers(self, namespace: str) -> dict[str, dict[str, Any]]: ...
-    async def apply_triggers(self, namespace: str, triggers: Sequence[dict[str, Any]]) -> list[str]:
-        """Make the namespace's owned Triggers exactly `triggers`; return deleted names."""
+    async def owned(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """The objects cutman owns in the namespace, by `Kind/name`."""
+        ...
+
+    async def apply_objects(self, namespace: str, objects: Sequence[dict[str, Any]]) -> list[str]:
+        """Make the namespace's owned objects exactly `objects`; return deleted keys."""
+        ...
+
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge `status` into the CR's status (missing CRs are ignored)."""
+        ...
+
+    async def list_resources(self, kind: Kind, namespace: str) -> list[dict[str, Any]] | None:
+        """The CRs of a kind as the API has them, for a resync; None where the compiled
+        config in Redis is the only record (local mode)."""
+        ...
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded data, or None when it does not exist."""
         ...
 
 
 class LocalCluster:
+    """Local mode: Triggers in Redis for the dev broker; status kept in the compiled config.
+
+    Only Triggers have a local form: other planned kinds (PingSource, ApiServerSource) are
+    left to the cluster, and skipped here."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def owned_triggers(self, namespace: str) -> dict[str, dict[str, Any]]:
+    async def owned(self, namespace: str) -> dict[str, dict[str, Any]]:
         out = {}
         for trig in (await self.store.triggers()).values():
-            meta = trig.get("metadata", {})
-            if meta.get("namespace") == namespace and meta.get("labels", {}).get(LABEL_MANAGED) == MANAGED_BY:
-                out[meta["name"]] = trig
+            if (trig.get("metadata") or {}).get("namespace") == namespace and is_owned(trig):
+                out[object_key(trig)] = trig
         return out
 
-    async def apply_triggers(self, namespace: str, triggers: Sequence[dict[str, Any]]) -> list[str]:
-        current = await self.owned_triggers(namespace)
-        desired = {t["metadata"]["name"]: t for t in triggers}
+    async def apply_objects(self, namespace: str, objects: Sequence[dict[str, Any]]) -> list[str]:
+        objects = [o for o in objects if o["kind"] == TRIGGER]
+        current = await self.owned(namespace)
+        desired = {object_key(o): o for o in objects}
         stale = sorted(set(current) - set(desired))
-        changed = {f"{namespace}/{n}": t for n, t in desired.items() if current.get(n) != t}
-        await self.store.put_triggers(changed, [f"{namespace}/{n}" for n in stale])
+        changed = {
+            f"{namespace}/{o['metadata']['name']}": o for k, o in desired.items() if current.get(k) != o
+        }
+        names = [f"{namespace}/{k.split('/', 1)[1]}" for k in stale]
+        await self.store.put_triggers(changed, names)
         return stale
+
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+        key = f"{namespace}/{name}"
+        doc = await self.store.get_config(kind.value.lower(), key)
+        if doc is None:
+            return
+        merged = {**(doc.get("status") or {}), **status}
+        if merged != doc.get("status"):
+            await self.store.put_config(kind.value.lower(), key, {**doc, "status": merged})
+
+    async def list_resources(self, kind: Kind, namespace: str) -> list[dict[str, Any]] | None:
+        return None
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        return await self.store.get_secret(f"{namespace}/{name}")

@@ -1,7 +1,8 @@
 """Trigger planning: the Knative Triggers a namespace's CRs need (ARCHITECTURE 4).
 
 `plan_triggers` is pure: it takes the Sources, Workflows and Sinks of one namespace and
-returns the complete desired set. The reconciler diffs that set against what exists
+returns the complete desired set; `plan_namespace` adds what the control plane itself
+needs (the reconciler's `run.finished` subscription that keeps Workflow status current). The reconciler diffs that set against what exists
 (found by the owner labels every object carries) in a cluster or in local mode alike, so
 `cutman dev` and a cluster build identical Triggers.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models.events import EventType, Ext
-from ..models.resources import Sink, Source, StepType, Workflow
+from ..models.resources import API_VERSION, Sink, Source, StepType, Workflow
 from .ids import dns_name
 
 BROKER = "default"
@@ -21,6 +22,7 @@ MANAGED_BY = "cutman"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 LABEL_WORKFLOW = "cutman.dev/workflow"
 LABEL_ROLE = "cutman.dev/role"
+STATUS_TRIGGER = "cm-reconciler-run-finished"
 
 SERVICES: dict[StepType | str, str] = {
     StepType.CLI: "cutman-step-cli",
@@ -60,6 +62,7 @@ def _trigger(
     service: str,
     uri: str | None = None,
     delivery: dict[str, Any] | None = None,
+    owner: Workflow | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"broker": BROKER}
     if attributes is not None:
@@ -72,15 +75,26 @@ def _trigger(
     spec["subscriber"] = subscriber
     if delivery:
         spec["delivery"] = delivery
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_WORKFLOW: workflow, LABEL_ROLE: role},
+    }
+    if owner is not None and owner.metadata.uid:
+        meta["ownerReferences"] = [owner_reference(owner)]
+    return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": meta, "spec": spec}
+
+
+def owner_reference(res: Workflow | Source | Sink) -> dict[str, Any]:
+    """Deleting the CR garbage-collects the objects planned for it (in a cluster, where
+    the CR has a uid; local mode has none and deletes by replanning)."""
     return {
-        "apiVersion": "eventing.knative.dev/v1",
-        "kind": "Trigger",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_WORKFLOW: workflow, LABEL_ROLE: role},
-        },
-        "spec": spec,
+        "apiVersion": API_VERSION,
+        "kind": res.kind,
+        "name": res.metadata.name,
+        "uid": res.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
     }
 
 
@@ -123,6 +137,7 @@ def plan_workflow(
                 service=SERVICES[first.executor],
                 uri=f"/start/{ns}/{name}",
                 delivery=_step_delivery(first.work.timeout_minutes),
+                owner=workflow,
             )
         )
     for step in workflow.spec.steps:
@@ -139,6 +154,7 @@ def plan_workflow(
                 },
                 service=SERVICES[step.executor],
                 delivery=_step_delivery(step.work.timeout_minutes),
+                owner=workflow,
             )
         )
     known = {s.metadata.name for s in sinks if s.metadata.namespace == ns}
@@ -155,6 +171,7 @@ def plan_workflow(
                 service=SERVICES["sink"],
                 uri=f"/sinks/{ns}/{sink}",
                 delivery={"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S"},
+                owner=workflow,
             )
         )
     return out, problems
@@ -176,3 +193,54 @@ def plan_triggers(
         if ps:
             problems[f"{wf.metadata.namespace}/{wf.metadata.name}"] = tuple(ps)
     return Plan(tuple(triggers), problems)
+
+
+def status_trigger(namespace: str) -> dict[str, Any]:
+    """The reconciler's subscription to `run.finished`: it records each Workflow's last run."""
+    return _trigger(
+        name=STATUS_TRIGGER,
+        namespace=namespace,
+        workflow="",
+        role="status",
+        attributes={"type": EventType.RUN_FINISHED.value},
+        service=SERVICES["reconciler"],
+        delivery={"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT1S"},
+    )
+
+
+@dataclass(frozen=True)
+class NamespacePlan:
+    """Everything cutman owns in one namespace, and why each CR is or is not Ready."""
+
+    objects: tuple[dict[str, Any], ...]
+    workflow_problems: dict[str, tuple[str, ...]]
+    source_problems: dict[str, tuple[str, ...]]
+
+    def keys(self) -> set[str]:
+        return {f"{o['kind']}/{o['metadata']['name']}" for o in self.objects}
+
+
+def plan_namespace(
+    *,
+    namespace: str,
+    workflows: Iterable[Workflow],
+    sources: Iterable[Source],
+    sinks: Iterable[Sink],
+) -> NamespacePlan:
+    """The desired objects of one namespace: workflow Triggers plus the status Trigger
+    (only while a Workflow exists, so an empty namespace owns nothing)."""
+    workflows = [w for w in workflows if w.metadata.namespace == namespace]
+    sources = [s for s in sources if s.metadata.namespace == namespace]
+    plan = plan_triggers(workflows=workflows, sources=sources, sinks=sinks)
+    objects = list(plan.triggers)
+    if workflows:
+        objects.append(status_trigger(namespace))
+    names = {w.metadata.name for w in workflows}
+    source_problems: dict[str, tuple[str, ...]] = {
+        f"{namespace}/{s.metadata.name}": (
+            f"workflow {s.spec.trigger_workflow!r} does not exist in namespace {namespace}",
+        )
+        for s in sources
+        if s.spec.trigger_workflow and s.spec.trigger_workflow not in names
+    }
+    return NamespacePlan(tuple(objects), dict(plan.problems), source_problems)

@@ -1,23 +1,46 @@
-"""reconciler: ApiServerSource events for Source, Workflow and Sink in; Triggers and
-compiled config out."""
+"""reconciler: ApiServerSource events for Source, Workflow and Sink in; Triggers, compiled
+config and CR status out. `run.finished` events keep each Workflow's last run current.
+
+`CUTMAN_CLUSTER` picks the backend: `local` (default; Triggers in Redis for the dev broker)
+or `kubernetes` (server-side apply through the API; a full resync of `CUTMAN_NAMESPACES`
+runs when the process starts, so a cold start repairs whatever events were missed).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
-from cutman.adapters.cluster import LocalCluster
+from cutman.adapters.cluster import Cluster, LocalCluster
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
 from cutman.errors import BadRequest, CutmanError
 from cutman.function_base import FunctionBase
-from cutman.models.cloudevent import data_dict
-from cutman.models.events import EventType
+from cutman.models.cloudevent import data_dict, ext
+from cutman.models.events import EventType, Ext
 
 from .reconcile import Reconciler
 
 logger = logs.get("cutman.reconciler")
+
+
+class Backend(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+def make_cluster(cfg: Mapping[str, str], local: LocalCluster) -> Cluster:
+    backend = cfg.get("CUTMAN_CLUSTER", Backend.LOCAL.value)
+    if backend == Backend.LOCAL:
+        return local
+    if backend == Backend.KUBERNETES:
+        from cutman.adapters.kube import KubeCluster, api_client
+
+        return KubeCluster(api_client(cfg))
+    raise ValueError(f"CUTMAN_CLUSTER must be local or kubernetes, not {backend!r}")
 
 
 class ReconcilerFunction(FunctionBase):
@@ -25,7 +48,19 @@ class ReconcilerFunction(FunctionBase):
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
-        self.reconciler = Reconciler(self.store, LocalCluster(self.store))
+        self.cluster = make_cluster(cfg, LocalCluster(self.store))
+        self.reconciler = Reconciler(self.store, self.cluster)
+        self.namespaces = [n for n in cfg.get("CUTMAN_NAMESPACES", "").split(",") if n]
+        self.resynced: asyncio.Task[None] | None = None
+        if cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES and self.namespaces:
+            self.resynced = asyncio.get_running_loop().create_task(self._resync())
+
+    async def _resync(self) -> None:
+        try:
+            result = await self.reconciler.resync(self.namespaces)
+            logs.info(logger, "resynced", namespaces=sorted(result))
+        except CutmanError as err:
+            logs.warning(logger, "resync failed; events will repair", reason=err.message)
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -34,13 +69,7 @@ class ReconcilerFunction(FunctionBase):
             if event is None:
                 raise BadRequest("expected an ApiServerSource CloudEvent")
             with logs.bind(event=event.get_id(), type=event.get_type()):
-                body = data_dict(event)
-                if event.get_type() == EventType.APISERVER_DELETE:
-                    result = await self.reconciler.delete(body)
-                elif event.get_type() in (EventType.APISERVER_ADD, EventType.APISERVER_UPDATE):
-                    result = await self.reconciler.apply(body)
-                else:
-                    raise BadRequest(f"unexpected event type {event.get_type()}")
+                result = await self.dispatch(event)
                 logs.info(logger, "reconciled", **result)
         except CutmanError as err:
             logs.warning(logger, "reconcile refused", status=err.status, reason=err.message)
@@ -51,6 +80,21 @@ class ReconcilerFunction(FunctionBase):
             await respond_json(out, 500, {"error": "internal", "message": "reconcile failed; will be retried"})
             return
         await respond_json(out, 200, result)
+
+
+    async def dispatch(self, event: CloudEvent) -> dict[str, Any]:
+        kind = event.get_type()
+        if kind == EventType.RUN_FINISHED:
+            return await self.reconciler.run_finished(
+                workflow=ext(event, Ext.WORKFLOW) or "", run=ext(event, Ext.RUN) or "",
+                phase=ext(event, Ext.PHASE) or "",
+            )
+        body = data_dict(event)
+        if kind == EventType.APISERVER_DELETE:
+            return await self.reconciler.delete(body)
+        if kind in (EventType.APISERVER_ADD, EventType.APISERVER_UPDATE):
+            return await self.reconciler.apply(body)
+        raise BadRequest(f"unexpected event type {kind}")
 
 
 def new() -> ReconcilerFunction:

@@ -1,37 +1,61 @@
 """Reconciling one changed CR: compile it into Redis, then re-plan its namespace.
 
-Every change re-plans the whole namespace with the pure planner and makes the owned
-Triggers exactly the plan, so a missed or reordered event is repaired by the next one.
+Every change re-plans the whole namespace with the pure planner, makes the owned objects
+exactly the plan, and brings every CR's status up to date, so a missed or reordered event
+is repaired by the next one; `resync` does the same from the API's own list of CRs when
+the reconciler starts. One lock serialises reconciles in a process: a replan reads and
+writes the whole namespace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from cutman import clock
+from cutman import log as logs
 from cutman.adapters.cluster import Cluster
 from cutman.adapters.store import Store
-from cutman.core.planning import plan_triggers
-from cutman.errors import BadRequest, Invalid
+from cutman.core.planning import plan_namespace
+from cutman.errors import BadRequest, CutmanError, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
 from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
 from .sources import compile_config
+from .status import Reason, changed, desired_status, source_counters
+
+logger = logs.get("cutman.reconciler")
 
 
 @dataclass
 class Reconciler:
     store: Store
     cluster: Cluster
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.lock:
+            try:
+                return await self._apply(body)
+            except Invalid as err:
+                await self._refused(body, err)
+                raise
+
+    async def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
         if is_secret(body):
             return await self._secret(body)
+        res = await self._configure(body)
+        meta = res.metadata
+        return await self._replan(meta.namespace, f"{res.kind} {meta.namespace}/{meta.name} configured")
+
+    async def _configure(self, body: dict[str, Any]) -> Source | Workflow | Sink:
         res = parse_resource(body, where="event")
         check_resource(res)
-        doc = await compile_config(res, secrets=self.store.get_secret)
+        doc = await compile_config(res, secrets=self._read_secret)
         kind, meta = Kind(res.kind), res.metadata
         key = f"{meta.namespace}/{meta.name}"
         if isinstance(res, Source) and res.spec.config.path:
@@ -41,7 +65,28 @@ class Reconciler:
                               field="spec.config.path")
             await self.store.drop_routes(key, keep=res.spec.config.path)
         await self.store.put_config(kind.value.lower(), key, doc)
-        return await self._replan(meta.namespace, f"{kind.value} {key} configured")
+        return res
+
+    async def _read_secret(self, key: str) -> dict[str, str] | None:
+        """secretRefs resolve through the cluster: the API in a cluster, local Secrets in dev."""
+        namespace, _, name = key.partition("/")
+        return await self.cluster.read_secret(namespace, name)
+
+    async def _refused(self, body: dict[str, Any], err: Invalid) -> None:
+        """A refused CR says why in its status, where `kubectl get` shows it."""
+        kind, meta = body.get("kind"), body.get("metadata") or {}
+        if kind not in set(Kind) or not meta.get("name"):
+            return
+        status = desired_status(
+            kind=Kind(str(kind)), problems=[err.message], previous=body.get("status"),
+            generation=meta.get("generation"), now=clock.now(), reason=Reason.INVALID,
+        )
+        if changed(body.get("status"), status):
+            try:
+                await self.cluster.patch_status(Kind(str(kind)), meta.get("namespace", "default"),
+                                                meta["name"], status)
+            except CutmanError as exc:
+                logs.warning(logger, "status patch failed", reason=exc.message)
 
     async def _secret(self, body: dict[str, Any], *, delete: bool = False) -> dict[str, Any]:
         """Local mode keeps Secrets so the same manifests work without a cluster."""
@@ -56,29 +101,98 @@ class Reconciler:
         return {"result": f"Secret {key} configured"}
 
     async def delete(self, body: dict[str, Any]) -> dict[str, Any]:
-        if is_secret(body):
-            return await self._secret(body, delete=True)
-        kind, meta = body.get("kind"), body.get("metadata") or {}
-        if kind not in {k.value for k in Kind} or not meta.get("name"):
-            raise BadRequest("a delete needs kind and metadata.name")
-        ns = meta.get("namespace", "default")
-        key = f"{ns}/{meta['name']}"
-        if kind == Kind.SOURCE:
+        async with self.lock:
+            if is_secret(body):
+                return await self._secret(body, delete=True)
+            kind, meta = body.get("kind"), body.get("metadata") or {}
+            if kind not in {k.value for k in Kind} or not meta.get("name"):
+                raise BadRequest("a delete needs kind and metadata.name")
+            ns = meta.get("namespace", "default")
+            await self._forget(Kind(str(kind)), f"{ns}/{meta['name']}")
+            return await self._replan(ns, f"{kind} {ns}/{meta['name']} deleted")
+
+    async def _forget(self, kind: Kind, key: str) -> None:
+        if kind is Kind.SOURCE:
             await self.store.drop_routes(key)
-        await self.store.delete_config(str(kind).lower(), key)
-        return await self._replan(ns, f"{kind} {key} deleted")
+        await self.store.delete_config(kind.value.lower(), key)
+
+    async def run_finished(self, *, workflow: str, run: str, phase: str) -> dict[str, Any]:
+        """A finished run becomes its Workflow's `lastRun` and `phase`."""
+        ns, _, name = workflow.partition("/")
+        if not ns or not name or not run:
+            raise BadRequest("run.finished needs the workflow (ns/name) and run extensions")
+        await self.cluster.patch_status(Kind.WORKFLOW, ns, name, {"lastRun": run, "phase": phase})
+        return {"result": f"Workflow {workflow} last run {run} {phase}"}
+
+    async def resync(self, namespaces: Sequence[str]) -> dict[str, Any]:
+        """Make Redis and the owned objects match the CRs the API has (after missed events)."""
+        async with self.lock:
+            out: dict[str, Any] = {}
+            for ns in namespaces:
+                refused: list[str] = []
+                for kind in Kind:
+                    items = await self.cluster.list_resources(kind, ns)
+                    if items is None:
+                        continue
+                    live = set()
+                    for body in items:
+                        live.add(f"{ns}/{body['metadata']['name']}")
+                        try:
+                            await self._configure(body)
+                        except Invalid as err:
+                            refused.append(f"{kind.value} {ns}/{body['metadata']['name']}")
+                            await self._refused(body, err)
+                    for doc in await self.store.list_configs(kind.value.lower(), ns):
+                        key = f"{ns}/{doc['metadata']['name']}"
+                        if key not in live:
+                            await self._forget(kind, key)
+                result = await self._replan(ns, f"namespace {ns} resynced")
+                out[ns] = {**result, "refused": refused}
+            return out
 
     async def _replan(self, namespace: str, what: str) -> dict[str, Any]:
         load = self.store.list_configs
-        plan = plan_triggers(
-            workflows=[Workflow.model_validate(d) for d in await load("workflow", namespace)],
-            sources=[Source.model_validate(d) for d in await load("source", namespace)],
-            sinks=[Sink.model_validate(d) for d in await load("sink", namespace)],
-        )
-        deleted = await self.cluster.apply_triggers(namespace, plan.triggers)
+        workflows = [Workflow.model_validate(d) for d in await load("workflow", namespace)]
+        sources = [Source.model_validate(d) for d in await load("source", namespace)]
+        sinks = [Sink.model_validate(d) for d in await load("sink", namespace)]
+        plan = plan_namespace(namespace=namespace, workflows=workflows, sources=sources, sinks=sinks)
+        deleted = await self.cluster.apply_objects(namespace, plan.objects)
+        await self._statuses(workflows, sources, sinks, plan.workflow_problems, plan.source_problems)
         return {
             "result": what,
-            "triggers": sorted(plan.names()),
-            "deletedTriggers": deleted,
-            "problems": {k: list(v) for k, v in plan.problems.items()},
+            "objects": sorted(plan.keys()),
+            "triggers": sorted(o["metadata"]["name"] for o in plan.objects if o["kind"] == "Trigger"),
+            "deletedTriggers": [k.split("/", 1)[1] for k in deleted if k.startswith("Trigger/")],
+            "deleted": deleted,
+            "problems": {k: list(v) for k, v in {**plan.workflow_problems, **plan.source_problems}.items()},
         }
+
+    async def _statuses(
+        self,
+        workflows: list[Workflow],
+        sources: list[Source],
+        sinks: list[Sink],
+        wf_problems: dict[str, tuple[str, ...]],
+        src_problems: dict[str, tuple[str, ...]],
+    ) -> None:
+        now = clock.now()
+        every: list[Source | Workflow | Sink] = [*workflows, *sources, *sinks]
+        for res in every:
+            kind, meta = Kind(res.kind), res.metadata
+            key = f"{meta.namespace}/{meta.name}"
+            problems = (wf_problems if kind is Kind.WORKFLOW else src_problems).get(key, ())
+            counters = await self._counters(res, key)
+            previous = res.status.dump() if res.status is not None else None
+            status = desired_status(kind=kind, problems=problems, previous=previous,
+                                    generation=meta.generation, now=now, counters=counters)
+            if changed(previous, status):
+                await self.cluster.patch_status(kind, meta.namespace, meta.name, status)
+
+    async def _counters(self, res: Source | Workflow | Sink, key: str) -> dict[str, Any]:
+        if isinstance(res, Source):
+            return source_counters(await self.store.source_stats(key))
+        if isinstance(res, Workflow):
+            runs = await self.store.list_runs(workflow=key, limit=1)
+            if runs:
+                return {"lastRun": runs[0].id, "phase": runs[0].phase.value}
+        return {}
