@@ -18,6 +18,7 @@ from typing import Any
 import kmock
 import pytest
 import yaml
+from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.kube import KubeCluster
 from cutman.adapters.store import RedisStore
 from cutman.errors import Invalid
@@ -257,5 +258,24 @@ def test_function_resyncs_on_start_with_kubeconfig(redis_url: str, tmp_path: Pat
             fn.cluster.close()
             await fn.store.close()
             fn.stop()
+
+    run(redis_url, scenario)
+
+
+def test_local_and_cluster_backends_build_identical_triggers(redis_url: str) -> None:
+    """`cutman dev` (LocalCluster, Triggers in Redis) and a cluster (KubeCluster) get the
+    same Triggers from the same CRs, field for field."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        module = load("reconciler")
+        local = sys.modules[module.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store))
+        for body in (sink(), workflow(), source()):
+            put(emu, body)
+            await rec.apply(body)
+            await local.apply(body)
+        in_redis = {k.split("/", 1)[1]: v for k, v in (await store.triggers()).items()}
+        in_api = emu.raw_objects("triggers", NS)
+        assert len(in_redis) == 5
+        assert in_api == in_redis
 
     run(redis_url, scenario)

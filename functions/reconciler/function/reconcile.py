@@ -121,7 +121,8 @@ class Reconciler:
         ns, _, name = workflow.partition("/")
         if not ns or not name or not run:
             raise BadRequest("run.finished needs the workflow (ns/name) and run extensions")
-        await self.cluster.patch_status(Kind.WORKFLOW, ns, name, {"lastRun": run, "phase": phase})
+        async with self.lock:
+            await self.cluster.patch_status(Kind.WORKFLOW, ns, name, {"lastRun": run, "phase": phase})
         return {"result": f"Workflow {workflow} last run {run} {phase}"}
 
     async def resync(self, namespaces: Sequence[str]) -> dict[str, Any]:
