@@ -11,9 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .adapters.broker_client import HTTPBroker
 from .adapters.store import RedisStore
+from .approvals import apply_decision
 from .errors import CutmanError
 from .models.manifests import ManifestError, parse_resource, read_paths
+from .models.run import Decision
 from .models.secret import is_secret, secret_data
 from .runtime import dev
 from .runtime.stack import StackInfo, send_to_reconciler, state_dir
@@ -46,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     rg = rsub.add_parser("get")
     rg.add_argument("id")
     rg.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    for name, help_ in (("approve", "approve a step awaiting approval"), ("deny", "deny a step awaiting approval")):
+        ap = sub.add_parser(name, help=help_ + " (resumes the run)")
+        ap.add_argument("run")
+        ap.add_argument("step")
+        ap.add_argument("--by", default=os.environ.get("USER") or "cli", help="who decides (recorded on the run)")
+        ap.add_argument("--redis-url", default=None)
+        ap.add_argument("--broker-url", default=None, help="broker ingress (default: the running cutman dev)")
     al = sub.add_parser("alerts", help="alert lifecycle per source (firing, resolved)")
     alsub = al.add_subparsers(dest="alerts_command", required=True)
     all_ = alsub.add_parser("list")
@@ -117,6 +127,25 @@ def _ts(epoch: str | None) -> str:
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def _decide(args: argparse.Namespace) -> int:
+    """Record the answer in Redis, then post the step.requested that resumes the run."""
+    url = args.redis_url or os.environ.get("REDIS_URL") or _stack(args).redis_url
+    broker_url = args.broker_url or _stack(args).broker_url
+    decision = Decision.APPROVED if args.command == "approve" else Decision.DENIED
+    store, broker = RedisStore(url), HTTPBroker(broker_url)
+    try:
+        applied = await apply_decision(store, run_id=args.run, step=args.step, decision=decision, by=args.by)
+        await broker.send([applied.event])
+    finally:
+        await store.close()
+        await broker.close()
+    if applied.refused:
+        print(f"error: {applied.refused}; the step fails", file=sys.stderr)
+        return 1
+    print(f"run {args.run} step {args.step} {decision.value} by {args.by}")
+    return 0
+
+
 async def _inspect(args: argparse.Namespace) -> int:
     url = args.redis_url or os.environ.get("REDIS_URL") or _stack(args).redis_url
     store = RedisStore(url)
@@ -150,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                            files=[Path(f) for f in args.filename], verbose=args.verbose)
         if args.command in ("apply", "delete"):
             return _apply(args, delete=args.command == "delete")
+        if args.command in ("approve", "deny"):
+            return asyncio.run(_decide(args))
         return asyncio.run(_inspect(args))
     except ManifestError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

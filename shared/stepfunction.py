@@ -12,6 +12,7 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from . import log as logs
+from .approvals import ApprovalSettings
 from .asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
 from .errors import CutmanError
 from .function_base import FunctionBase
@@ -24,10 +25,12 @@ class StepFunction(FunctionBase):
     def __init__(self, executor: Executor) -> None:
         super().__init__()
         self.executor = executor
+        self.approvals = ApprovalSettings()
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
         self.executor.configure(cfg)
+        self.approvals = ApprovalSettings.from_cfg(cfg)
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -36,7 +39,8 @@ class StepFunction(FunctionBase):
             await respond_json(out, 400, {"error": "bad_request", "message": "expected a CloudEvent"})
             return
         try:
-            reply = await StepHost(self.store, self.executor).handle(path=scope["path"], event=event)
+            host = StepHost(self.store, self.executor, approvals=self.approvals)
+            reply = await host.handle(path=scope["path"], event=event)
         except CutmanError as err:
             logs.warning(logger, "delivery refused", status=err.status, reason=err.message, event=event.get_id())
             await respond_error(out, err)

@@ -26,6 +26,7 @@ from cloudevents.core.v1.event import CloudEvent
 from . import clock
 from . import log as logs
 from .adapters.store import Store, lease_key
+from .approvals import ApprovalSettings, awaiting_event
 from .core import engine, ids
 from .core.masking import mask_text, mask_value
 from .errors import BadRequest, Conflict, NotFound
@@ -130,6 +131,7 @@ class StepHost:
     store: Store
     executor: Executor
     now: Callable[[], str] = clock.now
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
 
     async def handle(self, *, path: str, event: CloudEvent) -> CloudEvent:
         """Process one delivery; the returned event is the reply to the broker."""
@@ -234,6 +236,15 @@ class StepHost:
             replayed = engine.replay(run=fresh, step=step)
             if replayed is not None:
                 return reply_for(fresh, replayed)
+            gate = engine.gate(run=fresh, step=step, now=self.now(), ttl_minutes=self.approvals.ttl_minutes)
+            if isinstance(gate, engine.AwaitApproval):
+                await self.store.save_run(gate.run)
+                logs.info(logger, "step awaits approval", expires=gate.expires_at)
+                return awaiting_event(gate, self.approvals)
+            if isinstance(gate, engine.Advance):
+                await self.store.save_run(gate.run)
+                logs.info(logger, "step refused at its approval gate", reason=gate.run.state(step).error)
+                return reply_for(gate.run, gate.action)
             running = engine.begin_step(run=fresh, step=step, now=self.now())
             await self.store.save_run(running)
             logs.info(logger, "step started", attempt=running.state(step).attempts)

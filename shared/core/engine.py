@@ -16,8 +16,9 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from .. import clock
+from ..errors import Invalid
 from ..models.resources import StepType, WorkflowSpec
-from ..models.run import Next, Run, RunPhase, StepPhase, StepState
+from ..models.run import Approval, Decision, Next, Run, RunPhase, StepPhase, StepState
 from .context import build_context
 from .templating import TemplateError, is_truthy, render
 
@@ -56,6 +57,7 @@ class Outcome:
 
 DEFAULT_STEP_TIMEOUT_MIN = 10.0
 DEADLINE_MARGIN_MIN = 5.0
+DEFAULT_APPROVAL_MIN = 60.0
 
 
 @dataclass(frozen=True)
@@ -231,3 +233,80 @@ def expire(*, run: Run, reason: str, now: str) -> Advance:
         if not state.phase.done:
             state.phase, state.error, state.completionTime = StepPhase.FAILED, reason, now
     return _finish(run, RunPhase.FAILED, reason, now)
+
+
+def _iso(ts: str, *, plus_minutes: float = 0.0) -> str:
+    end = clock.parse(ts) + timedelta(minutes=plus_minutes)
+    return end.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Proceed:
+    """Run the step now."""
+
+
+@dataclass(frozen=True)
+class AwaitApproval:
+    """The step waits for a human; `run` records the request (save it)."""
+
+    run: Run
+    step: str
+    expires_at: str
+
+
+Gate = Proceed | AwaitApproval | Advance
+
+
+def gate(*, run: Run, step: str, now: str, ttl_minutes: float = DEFAULT_APPROVAL_MIN) -> Gate:
+    """Before a step runs: does it need a human's approval, and has one answered?
+
+    Denied or expired approvals fail the step (an Advance, as if it had run and failed).
+    """
+    spec = run.spec.step(step)
+    assert spec is not None
+    if not (spec.approval_required or spec.work.approval_required):
+        return Proceed()
+    state = run.state(step)
+    approval = state.approval
+    if approval is not None and approval.decision is Decision.APPROVED:
+        return Proceed()
+    if approval is not None and approval.decision is Decision.DENIED:
+        return _refuse(run, step, f"approval denied by {approval.decidedBy or 'someone'}", now)
+    if approval is not None and clock.parse(now) > clock.parse(approval.expiresAt):
+        return _refuse(run, step, f"approval expired at {approval.expiresAt} without an answer", now)
+    run = run.model_copy(deep=True)
+    state = run.state(step)
+    if state.approval is None:
+        state.approval = Approval(requestedAt=now, expiresAt=_iso(now, plus_minutes=ttl_minutes))
+    state.phase = StepPhase.AWAITING_APPROVAL
+    run.phase = RunPhase.AWAITING_APPROVAL
+    assert state.approval is not None
+    return AwaitApproval(run, step, state.approval.expiresAt)
+
+
+def _refuse(run: Run, step: str, reason: str, now: str) -> Advance:
+    return complete_step(run=run, step=step, outcome=Outcome(StepPhase.FAILED, error=reason), now=now)
+
+
+class ApprovalExpired(Invalid):
+    pass
+
+
+def decide(*, run: Run, step: str, decision: Decision, by: str, now: str) -> Run:
+    """Record a human's answer to a pending approval; Invalid says why it cannot be."""
+    if run.spec.step(step) is None:
+        raise Invalid(f"run {run.id} has no step {step!r}", field="step")
+    state = run.state(step)
+    approval = state.approval
+    if state.phase is not StepPhase.AWAITING_APPROVAL or approval is None:
+        raise Invalid(f"step {step} of run {run.id} is not awaiting approval (it is {state.phase.value})")
+    if approval.decision is not None:
+        raise Invalid(f"step {step} of run {run.id} was already {approval.decision.value} by {approval.decidedBy}")
+    if clock.parse(now) > clock.parse(approval.expiresAt):
+        raise ApprovalExpired(f"the approval of step {step} expired at {approval.expiresAt}")
+    run = run.model_copy(deep=True)
+    state = run.state(step)
+    state.approval = approval.model_copy(update={"decision": decision, "decidedBy": by, "decidedAt": now})
+    state.phase = StepPhase.PENDING
+    run.phase = RunPhase.RUNNING
+    return run

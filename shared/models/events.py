@@ -11,6 +11,7 @@ class EventType(StrEnum):
     SOURCE_EVENT = "dev.cutman.source.event"
     STEP_REQUESTED = "dev.cutman.step.requested"
     RUN_FINISHED = "dev.cutman.run.finished"
+    RUN_AWAITING_APPROVAL = "dev.cutman.run.awaitingapproval"
     APISERVER_ADD = "dev.knative.apiserver.resource.add"
     APISERVER_UPDATE = "dev.knative.apiserver.resource.update"
     APISERVER_DELETE = "dev.knative.apiserver.resource.delete"

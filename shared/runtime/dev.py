@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -87,7 +88,9 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
     broker_url = f"http://127.0.0.1:{broker_port}/default/default"
     ports = {name: (port if name == "ingest" else free_port()) for name in FUNCTIONS}
     services = {SERVICE[n]: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    base_env = {**os.environ, "REDIS_URL": redis_url, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1"}
+    base_env = {**os.environ, "REDIS_URL": redis_url, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1",
+                "CUTMAN_APPROVAL_KEY": os.environ.get("CUTMAN_APPROVAL_KEY") or secrets.token_urlsafe(32),
+                "CUTMAN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     children = [
         Child("broker", [sys.executable, "-m", "cutman.runtime.broker", "--port", str(broker_port),
                          "--redis-url", redis_url, "--addressables", json.dumps(services)],

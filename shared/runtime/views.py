@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import clock
@@ -23,8 +24,14 @@ def run_view(run: Run, sinks: dict[str, dict[str, Any]] | None = None, *, full: 
             "startTime": s.startTime, "completionTime": s.completionTime,
             "durationSeconds": _duration(s.startTime, s.completionTime),
         }
+        if s.toolCalls or s.usage:
+            step.update(toolCalls=s.toolCalls, usage=s.usage)
+        if s.approval is not None:
+            step["approval"] = s.approval.model_dump(mode="json")
         if full:
             step.update(output=s.output, stderr=s.stderr)
+            if s.transcript is not None:
+                step["transcript"] = s.transcript
         steps.append(step)
     alert = run.alert or {}
     return {
@@ -60,6 +67,34 @@ def runs_table(runs: list[Run]) -> str:
     return table(rows, ["ID", "WORKFLOW", "PHASE", "STEPS", "STARTED", "DURATION", "ALERT"])
 
 
+def _brief(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _step_details(steps: list[dict[str, Any]]) -> list[str]:
+    """Per step: its result, the approval asked, and for agent steps each tool call."""
+    out: list[str] = []
+    for s in steps:
+        lines = []
+        if s["result"]:
+            lines.append(f"  result: {_brief(s['result'])}")
+        if s.get("approval"):
+            a = s["approval"]
+            lines.append(f"  approval: {a.get('decision') or 'pending'}"
+                         + (f" by {a['decidedBy']}" if a.get("decidedBy") else f" (expires {a['expiresAt']})"))
+        for call in s.get("toolCalls") or []:
+            status = "ok" if call.get("ok") else f"error: {_brief(call.get('error', ''), 80)}"
+            lines.append(f"  tool {call['name']} {_brief(call.get('arguments'), 80)} "
+                         f"{call.get('durationSeconds', 0):.2f}s {status}")
+        if s.get("usage"):
+            lines.append(f"  tokens: {s['usage'].get('total_tokens', 0)} in {s['usage'].get('calls', 0)} model calls")
+        if lines:
+            out += ["", f"{s['name']}:", *lines]
+    return out
+
+
 def run_details(view: dict[str, Any]) -> str:
     out = [f"Run:       {view['id']}", f"Workflow:  {view['workflow']}", f"Phase:     {view['phase']}",
            f"Started:   {view['startTime']}", f"Completed: {view['completionTime'] or '-'}"]
@@ -72,6 +107,7 @@ def run_details(view: dict[str, Any]) -> str:
                         f"{s['durationSeconds']:.2f}s" if s["durationSeconds"] is not None else "-",
                         (s["error"] or "")[:80]] for s in view["steps"]],
                       ["STEP", "TYPE", "PHASE", "DURATION", "ERROR"])]
+    out += _step_details(view["steps"])
     if view["outputs"]:
         out += ["", "Outputs:"] + [f"  {k}: {v}" for k, v in view["outputs"].items()]
     if view["sinks"]:

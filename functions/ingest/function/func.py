@@ -37,7 +37,7 @@ from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec
 
 from . import alertmanager as am
-from . import authn
+from . import approvals, authn
 from .metrics import CONTENT_TYPE, Metrics
 
 logger = logs.get("cutman.ingest")
@@ -55,8 +55,12 @@ class Ingest(FunctionBase):
         self.broker = HTTPBroker(self.settings.broker_url)
         self.metrics = Metrics()
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics}
+        self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(approvals.PREFIX):
+            await self.approvals.serve(scope, receive, send)
+            return
         route = self.routes.get(scope["path"])
         if route is not None:
             await route(scope, receive, send)

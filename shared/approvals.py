@@ -1,0 +1,114 @@
+"""Approvals at the edges: the event that asks a human, and applying the answer.
+
+A step with `approvalRequired` is gated by the engine (cutman.core.engine.gate). The
+step function then replies `dev.cutman.run.awaitingapproval`, carrying signed approve
+and deny links (cutman.core.approval) that sinks can announce. The answer arrives from
+`cutman approve|deny` or ingest's `/approvals/<token>`: both record it on the run with
+`apply_decision` and post a `step.requested` for the step, which resumes the run (or
+fails the step, for a denial or an expired approval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cloudevents.core.v1.event import CloudEvent
+
+from . import clock
+from .adapters.store import Store, lease_key
+from .core import engine, ids
+from .core.approval import make_token
+from .errors import Conflict, NotFound
+from .models.cloudevent import make_event
+from .models.events import EventType, Ext
+from .models.run import Decision, Run
+
+APPROVAL_PATH = "/approvals/"
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    key: bytes | None = None
+    public_url: str = ""
+    ttl_minutes: float = engine.DEFAULT_APPROVAL_MIN
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, str]) -> ApprovalSettings:
+        key = cfg.get("CUTMAN_APPROVAL_KEY", "")
+        return cls(key.encode() if key else None, cfg.get("CUTMAN_PUBLIC_URL", "").rstrip("/"),
+                   float(cfg.get("CUTMAN_APPROVAL_MINUTES", str(engine.DEFAULT_APPROVAL_MIN))))
+
+
+def _source(run: Run) -> str:
+    return f"/apis/cutman.dev/v1alpha1/namespaces/{run.namespace}/workflows/{run.workflow_name}"
+
+
+def awaiting_event(wait: engine.AwaitApproval, settings: ApprovalSettings) -> CloudEvent:
+    """What sinks can announce: which step waits, until when, and how to answer."""
+    run = wait.run
+    data: dict[str, object] = {"run": run.id, "workflow": run.workflow, "step": wait.step,
+                               "expiresAt": wait.expires_at,
+                               "approve": f"cutman approve {run.id} {wait.step}",
+                               "deny": f"cutman deny {run.id} {wait.step}"}
+    if settings.key is not None:
+        expires = int(clock.parse(wait.expires_at).timestamp())
+        for decision in Decision:
+            token = make_token(key=settings.key, run=run.id, step=wait.step, decision=decision, expires=expires)
+            name = "approve" if decision is Decision.APPROVED else "deny"
+            data[f"{name}Url"] = f"{settings.public_url}{APPROVAL_PATH}{token}"
+    return make_event(
+        id=ids.reply_event_id(run=run.id, what=f"approval:{wait.step}"),
+        type=EventType.RUN_AWAITING_APPROVAL, source=_source(run), data=data,
+        extensions={Ext.WORKFLOW: run.workflow, Ext.RUN: run.id, Ext.STEP: wait.step},
+    )
+
+
+def resume_event(run: Run, step: str, decision: Decision | None) -> CloudEvent:
+    spec = run.spec.step(step)
+    assert spec is not None
+    what = decision.value if decision is not None else "expired"
+    return make_event(
+        id=ids.reply_event_id(run=run.id, what=f"approval:{step}:{what}"),
+        type=EventType.STEP_REQUESTED, source=_source(run), data={"run": run.id},
+        extensions={Ext.WORKFLOW: run.workflow, Ext.RUN: run.id, Ext.STEP: step,
+                    Ext.STEPTYPE: spec.executor.value},
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The event to post, and why the answer was refused (an expired approval)."""
+
+    event: CloudEvent
+    refused: str | None = None
+
+
+async def apply_decision(store: Store, *, run_id: str, step: str, decision: Decision, by: str) -> Applied:
+    """Record the answer (under the step's lease) and return the event that resumes the run.
+
+    An expired approval is refused, but the event is still returned: posting it makes
+    the step function fail the step with the reason. Other refusals raise (Invalid).
+    """
+    token = uuid.uuid4().hex
+    key = lease_key(run_id, step)
+    deadline = time.monotonic() + 5
+    while not await store.acquire(key, token, 30):
+        if time.monotonic() > deadline:
+            raise Conflict(f"step {step} of run {run_id} is busy; try again")
+        await asyncio.sleep(0.05)
+    try:
+        run = await store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist (expired or never started)")
+        try:
+            decided = engine.decide(run=run, step=step, decision=decision, by=by, now=clock.now())
+        except engine.ApprovalExpired as exc:
+            return Applied(resume_event(run, step, None), exc.message)
+        await store.save_run(decided)
+        return Applied(resume_event(decided, step, decision))
+    finally:
+        await store.release(key, token)
