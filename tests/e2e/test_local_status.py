@@ -1,0 +1,39 @@
+"""Local mode keeps CR status like a cluster: `cutman dev` (real Redis, dev broker, the
+five functions) routes run.finished to the reconciler through the planned status
+Trigger, and the Workflow's compiled config records the last run and Ready."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from cutman.runtime.stack import StackInfo
+
+from tests.e2e.test_walking_skeleton import finished_runs, payload
+from tests.stack import Stack
+
+
+def workflow_status(stack: Stack) -> dict[str, Any]:
+    info = StackInfo.load(stack.state)
+    assert info is not None
+    client = redis.Redis.from_url(info.redis_url)
+    try:
+        raw = client.get("cm:cfg:workflow:default/triage")
+    finally:
+        client.close()
+    assert raw is not None
+    status: dict[str, Any] = json.loads(raw).get("status") or {}
+    return status
+
+
+def test_run_finished_updates_workflow_status(stack: Stack) -> None:
+    status = stack.wait_for(lambda: workflow_status(stack).get("conditions") and workflow_status(stack),
+                            what="the Workflow's Ready condition")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    assert stack.post("/webhook/alerts", payload("01-HighCPUUsage-firing-1alerts.json")).is_success
+    runs = stack.wait_for(lambda: finished_runs(stack), what="the run to finish")
+    status = stack.wait_for(lambda: workflow_status(stack).get("lastRun") == runs[0]["id"] and workflow_status(stack),
+                            what="the Workflow's lastRun")
+    assert status["phase"] == runs[0]["phase"]
