@@ -29,6 +29,10 @@ def is_owned(obj: Mapping[str, Any]) -> bool:
 
 
 class Cluster(Protocol):
+    mirrors_secrets: bool
+    """Whether Secrets a Workflow refers to must be copied into Redis for the steps
+    (true in a cluster, where they live in the API; local Secrets already are there)."""
+
     async def owned(self, namespace: str) -> dict[str, dict[str, Any]]:
         """The objects cutman owns in the namespace, by `Kind/name`."""
         ...
@@ -56,6 +60,8 @@ class LocalCluster:
 
     Only Triggers have a local form: other planned kinds (PingSource, ApiServerSource) are
     left to the cluster, and skipped here."""
+
+    mirrors_secrets = False
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -67,13 +67,18 @@ def _translate(exc: Exception, what: str) -> CutmanError:
             return Conflict(f"{what}: conflict")
         if exc.status in (400, 422):
             return Invalid(f"{what}: refused by the API server ({exc.reason})")
-        if exc.status in (401, 403):
-            return CutmanError(f"{what}: not allowed ({exc.status}); check the reconciler's RBAC")
+        if exc.status == 403:
+            return Invalid(f"{what}: forbidden; the reconciler's Role (deploy/knative/rbac.yaml) "
+                           "does not allow it")
+        if exc.status == 401:
+            return Unavailable(f"{what}: the API server did not accept the reconciler's credentials")
         return Unavailable(f"{what}: API server answered {exc.status}")
     return Unavailable(f"{what}: API server unreachable ({type(exc).__name__})")
 
 
 class KubeCluster:
+    mirrors_secrets = True
+
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         self.custom = client.CustomObjectsApi(api)

@@ -279,3 +279,33 @@ def test_local_and_cluster_backends_build_identical_triggers(redis_url: str) -> 
         assert in_api == in_redis
 
     run(redis_url, scenario)
+
+
+def test_workflow_secrets_mirrored_for_steps_and_forbidden_ones_reported(redis_url: str) -> None:
+    """Steps read secretEnv from Redis; in a cluster the reconciler copies the named
+    Secrets there. A Secret its Role may not read (403) refuses the Workflow with a status
+    that says so."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        emu.objects[(SECRETS, NS, "db")] = {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": NS},
+            "data": {"password": "aHVudGVyMg=="},  # "hunter2"
+        }
+        wf = workflow(sinks=())
+        wf["spec"]["runtime"] = {"secretEnv": {"DB_PASSWORD": "db/password", "MISSING": "absent"}}
+        put(emu, wf)
+        await rec.apply(wf)
+        assert await store.get_secret(f"{NS}/db") == {"password": "hunter2"}
+        assert await store.get_secret(f"{NS}/absent") is None
+
+        emu[kmock.method.GET, SECRETS, kmock.name("locked")] << 403
+        wf["spec"]["runtime"] = {"secretEnv": {"TOKEN": "locked"}}
+        with pytest.raises(Invalid, match="forbidden"):
+            await rec.apply(wf)
+        cond = ready(status_of(emu, "Workflow", "triage"))
+        assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+        assert "rbac.yaml" in cond["message"]
+        stored = await store.get_config("workflow", f"{NS}/triage")
+        assert stored is not None and "TOKEN" not in str(stored), "a refused spec is not stored"
+
+    run(redis_url, scenario)

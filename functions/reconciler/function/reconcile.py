@@ -25,6 +25,7 @@ from cutman.models.resources import Kind, Sink, Source, Workflow
 from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
+from .secrets import workflow_secrets
 from .sources import compile_config
 from .status import Reason, changed, desired_status, source_counters
 
@@ -64,8 +65,18 @@ class Reconciler:
                 raise Invalid(f"path {res.spec.config.path} is already served by Source {owner}",
                               field="spec.config.path")
             await self.store.drop_routes(key, keep=res.spec.config.path)
+        if isinstance(res, Workflow) and self.cluster.mirrors_secrets:
+            await self._mirror(workflow_secrets(res))
         await self.store.put_config(kind.value.lower(), key, doc)
         return res
+
+    async def _mirror(self, keys: list[str]) -> None:
+        for key in keys:
+            data = await self._read_secret(key)
+            if data is None:
+                logs.warning(logger, "secret not found; steps that need it will fail", secret=key)
+                continue
+            await self.store.put_secret(key, data)
 
     async def _read_secret(self, key: str) -> dict[str, str] | None:
         """secretRefs resolve through the cluster: the API in a cluster, local Secrets in dev."""
