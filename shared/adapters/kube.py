@@ -76,6 +76,18 @@ def _translate(exc: Exception, what: str) -> CutmanError:
     return Unavailable(f"{what}: API server unreachable ({type(exc).__name__})")
 
 
+def _unchanged(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """Whether applying `desired` would change nothing cutman owns (saves a request per
+    object on every event; a field the API server defaulted just means one extra apply)."""
+    if current is None or current.get("spec") != desired.get("spec"):
+        return False
+    have, want = current.get("metadata") or {}, desired["metadata"]
+    labels = have.get("labels") or {}
+    if any(labels.get(k) != v for k, v in (want.get("labels") or {}).items()):
+        return False
+    return bool(have.get("ownerReferences") == want.get("ownerReferences"))
+
+
 class KubeCluster:
     mirrors_secrets = True
 
@@ -115,6 +127,8 @@ class KubeCluster:
                 raise Invalid(f"the planner produced a {obj['kind']}, which cutman does not own")
         current = await self.owned(namespace)
         for obj in objects:
+            if _unchanged(current.get(object_key(obj)), obj):
+                continue
             t = OWNED[obj["kind"]]
             name = obj["metadata"]["name"]
             body = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}

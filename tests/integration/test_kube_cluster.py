@@ -309,3 +309,21 @@ def test_workflow_secrets_mirrored_for_steps_and_forbidden_ones_reported(redis_u
         assert stored is not None and "TOKEN" not in str(stored), "a refused spec is not stored"
 
     run(redis_url, scenario)
+
+
+def test_unchanged_objects_are_not_reapplied(redis_url: str) -> None:
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        wf = workflow(sinks=())
+        put(emu, wf)
+        await rec.apply(wf)
+
+        def applies() -> int:
+            return sum(1 for r in emu._requests if r.method == kmock.method.PATCH and r.resource == TRIGGERS)
+
+        before = applies()
+        await rec.apply(wf)
+        assert applies() == before
+        await rec.apply(workflow(steps=("look", "fix", "more"), sinks=()) | {"metadata": wf["metadata"]})
+        assert applies() == before + 1
+
+    run(redis_url, scenario)
