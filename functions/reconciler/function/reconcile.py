@@ -176,7 +176,8 @@ class Reconciler:
             "triggers": sorted(o["metadata"]["name"] for o in plan.objects if o["kind"] == "Trigger"),
             "deletedTriggers": [k.split("/", 1)[1] for k in deleted if k.startswith("Trigger/")],
             "deleted": deleted,
-            "problems": {k: list(v) for k, v in {**plan.workflow_problems, **plan.source_problems}.items()},
+            "problems": {k: list(v) for k, v in plan.workflow_problems.items()},
+            "sourceProblems": {k: list(v) for k, v in plan.source_problems.items()},
         }
 
     async def _statuses(
