@@ -1,10 +1,18 @@
 """Alert lifecycle per (source, fingerprint), decided atomically for a whole webhook.
 
-    cm:fp:{<ns>/<source>}:<fp>      hash: status, since, lastSeen, count, emitted, event, ...
-    cm:srcstat:{<ns>/<source>}      events processed, last event time
+    cm:fp:{<ns>/<source>}:<fp>      hash: status, since, lastSeen, count, emitted, event,
+                                    pending (claim time until the broker took the event)
+    cm:srcstat:{<ns>/<source>}      eventsProcessed, lastEventTime
 
-One Lua call per webhook decides every alert (firing, duplicate, resolved, ignored);
-the hash tag keeps a source's keys in one slot so this works on Redis Cluster.
+One Lua call per webhook decides every alert; the hash tag keeps a source's keys in one
+slot so this works on Redis Cluster.
+
+No alert is lost when Redis or the broker fails halfway: a claim stays *pending* until
+`confirm` records that the broker accepted its event. A pending claim whose request
+failed (undone, or never confirmed within `lease_s`) is emitted again by the next
+notification **with the same event id**, so the run it starts is the one a redelivery
+would find (runs are keyed by event id). A notification that meets a claim another
+request has in flight gets `inflight`, and ingest answers 503 so the sender retries.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Protocol
 from .redisbase import RedisBase, wrap
 
 RESOLVED_RETENTION_S = 24 * 3600
-_PRIVATE = ("token", "prevToken", "prevEvent", "prevEmitted", "op", "expires")
+DEFAULT_LEASE_S = 15
+_PRIVATE = ("token", "pending")
 
 
 class Decision(StrEnum):
@@ -27,6 +36,7 @@ class Decision(StrEnum):
     DUPLICATE = "duplicate"
     RESOLVED = "resolved"
     IGNORED = "ignored"
+    INFLIGHT = "inflight"
 
     @property
     def emits(self) -> bool:
@@ -43,83 +53,84 @@ class Claim:
     alertname: str
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one claim, and the id its event must carry (a re-emission keeps the first)."""
+
+    decision: Decision
+    event_id: str
+
+
 _DEDUPE = """
 local now, ttl, hist, token = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local rep, always = tonumber(ARGV[5]), ARGV[6] == '1'
-local out, emitted = {}, 0
-for i = 1, #KEYS - 1 do
+local rep, always, lease = tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7])
+local out = {}
+for i = 1, #KEYS do
   local k = KEYS[i]
-  local base = 6 + (i - 1) * 3
+  local base = 7 + (i - 1) * 3
   local status, ev, name = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
-  local cur = redis.call('HGET', k, 'status')
+  local f = redis.call('HMGET', k, 'status', 'pending', 'emitted', 'event', 'resolvedEvent')
+  local cur, pending = f[1], tonumber(f[2])
   if status == 'firing' then
     if cur == 'firing' then
       redis.call('HINCRBY', k, 'count', 1)
       redis.call('HSET', k, 'lastSeen', now)
-      local last = tonumber(redis.call('HGET', k, 'emitted') or '0') or 0
-      if always or (rep > 0 and now - last >= rep) then
-        local f = redis.call('HMGET', k, 'emitted', 'event', 'token')
-        redis.call('HSET', k, 'prevEmitted', f[1] or '0', 'prevEvent', f[2] or '', 'prevToken', f[3] or '',
-          'emitted', now, 'event', ev, 'token', token, 'op', 'repeat')
+      if pending and now - pending < lease then
+        out[i] = {'inflight', f[4]}
+      elseif pending then
+        redis.call('HSET', k, 'pending', now, 'token', token)
+        out[i] = {'firing', f[4]}
+      elseif always or (rep > 0 and now - (tonumber(f[3]) or 0) >= rep) then
+        redis.call('HSET', k, 'emitted', now, 'event', ev, 'token', token, 'pending', now)
         redis.call('HINCRBY', k, 'emissions', 1)
-        out[i] = 'repeat'
-        emitted = emitted + 1
+        out[i] = {'repeat', ev}
       else
-        out[i] = 'duplicate'
+        out[i] = {'duplicate', f[4]}
       end
     else
       redis.call('DEL', k)
       redis.call('HSET', k, 'status', 'firing', 'since', now, 'lastSeen', now, 'count', 1,
-        'emitted', now, 'emissions', 1, 'expires', now + ttl, 'event', ev, 'alertname', name,
-        'token', token, 'op', 'firing')
+        'emitted', now, 'emissions', 1, 'event', ev, 'alertname', name, 'token', token, 'pending', now)
       redis.call('EXPIRE', k, ttl)
-      out[i] = 'firing'
-      emitted = emitted + 1
+      out[i] = {'firing', ev}
     end
   else
     if cur == 'firing' then
       redis.call('HSET', k, 'status', 'resolved', 'resolvedAt', now, 'lastSeen', now,
-        'resolvedEvent', ev, 'prevToken', redis.call('HGET', k, 'token') or '', 'token', token,
-        'op', 'resolved')
+        'resolvedEvent', ev, 'token', token, 'pending', now)
       redis.call('EXPIRE', k, hist)
-      out[i] = 'resolved'
-      emitted = emitted + 1
+      out[i] = {'resolved', ev}
+    elseif cur == 'resolved' and pending and now - pending < lease then
+      out[i] = {'inflight', f[5]}
+    elseif cur == 'resolved' and pending then
+      redis.call('HSET', k, 'pending', now, 'token', token)
+      out[i] = {'resolved', f[5]}
     else
-      out[i] = 'ignored'
+      out[i] = {'ignored', ''}
     end
   end
-end
-if emitted > 0 then
-  local st = KEYS[#KEYS]
-  redis.call('HINCRBY', st, 'eventsProcessed', emitted)
-  redis.call('HSET', st, 'lastEventTime', now)
 end
 return out
 """
 
-_UNDO = """
-local undone = 0
+_SETTLE = """
+local n, confirm = 0, ARGV[2] == '1'
 for i = 1, #KEYS - 1 do
   local k = KEYS[i]
-  local f = redis.call('HMGET', k, 'token', 'op', 'expires', 'prevEmitted', 'prevEvent', 'prevToken')
-  if f[1] == ARGV[1] and f[2] ~= 'undone' then
-    undone = undone + 1
-    if f[2] == 'firing' then
-      redis.call('DEL', k)
-    elseif f[2] == 'repeat' then
-      redis.call('HSET', k, 'emitted', f[4], 'event', f[5], 'token', f[6], 'op', 'undone')
-      redis.call('HINCRBY', k, 'emissions', -1)
-    elseif f[2] == 'resolved' then
-      redis.call('HSET', k, 'status', 'firing', 'token', f[6], 'op', 'undone')
-      redis.call('HDEL', k, 'resolvedAt', 'resolvedEvent')
-      redis.call('EXPIREAT', k, math.ceil(tonumber(f[3]) or 0))
+  if redis.call('HGET', k, 'token') == ARGV[1] and redis.call('HEXISTS', k, 'pending') == 1 then
+    if confirm then
+      redis.call('HDEL', k, 'pending')
+      n = n + 1
+    else
+      redis.call('HSET', k, 'pending', 0)
     end
   end
 end
-if undone > 0 then
-  redis.call('HINCRBY', KEYS[#KEYS], 'eventsProcessed', -undone)
+if n > 0 then
+  redis.call('HINCRBY', KEYS[#KEYS], 'eventsProcessed', n)
+  redis.call('HSET', KEYS[#KEYS], 'lastEventTime', ARGV[3])
 end
-return 1
+return n
 """
 
 
@@ -134,8 +145,9 @@ def stat_key(source: str) -> str:
 class AlertStore(Protocol):
     async def dedupe(
         self, source: str, claims: Sequence[Claim], *, max_active_s: int, token: str,
-        repeat_after_s: int = 0, always: bool = False,
-    ) -> list[Decision]: ...
+        repeat_after_s: int = 0, always: bool = False, lease_s: float = DEFAULT_LEASE_S,
+    ) -> list[Verdict]: ...
+    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
     async def alert_states(self, source: str) -> list[dict[str, str]]: ...
     async def source_stats(self, source: str) -> dict[str, str]: ...
@@ -145,32 +157,38 @@ class RedisAlertStore(RedisBase):
     @wrap
     async def dedupe(
         self, source: str, claims: Sequence[Claim], *, max_active_s: int, token: str,
-        repeat_after_s: int = 0, always: bool = False,
-    ) -> list[Decision]:
-        """One atomic decision for a whole webhook, per claim one of `Decision`.
+        repeat_after_s: int = 0, always: bool = False, lease_s: float = DEFAULT_LEASE_S,
+    ) -> list[Verdict]:
+        """One atomic decision for a whole webhook, one `Verdict` per claim.
 
         `repeat_after_s` re-emits a still-firing alert that long after its last emission;
-        `always` re-emits every firing notification (dedupe disabled).
+        `always` re-emits every firing notification (dedupe disabled); `lease_s` is how long
+        another request's unconfirmed claim is left to it before being emitted again.
         """
         if not claims:
             return []
-        keys = [fp_key(source, c.fingerprint) for c in claims] + [stat_key(source)]
+        keys = [fp_key(source, c.fingerprint) for c in claims]
         args: list[str | int | float] = [time.time(), max_active_s, RESOLVED_RETENTION_S, token,
-                                         repeat_after_s, int(always)]
+                                         repeat_after_s, int(always), lease_s]
         for c in claims:
             args += [c.status, c.event_id, c.alertname]
-        return [Decision(str(x)) for x in await self._script(_DEDUPE)(keys=keys, args=args)]
+        raw = await self._script(_DEDUPE)(keys=keys, args=args)
+        return [Verdict(Decision(str(d)), str(e)) for d, e in raw]
+
+    async def _settle(self, source: str, fingerprints: Sequence[str], *, token: str, confirm: bool) -> None:
+        if fingerprints:
+            keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source)]
+            await self._script(_SETTLE)(keys=keys, args=[token, int(confirm), time.time()])
+
+    @wrap
+    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:
+        """The broker accepted the events of request `token`: its claims are settled and counted."""
+        await self._settle(source, fingerprints, token=token, confirm=True)
 
     @wrap
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:
-        """Take back the claims request `token` made whose events never reached the broker.
-
-        A new firing is forgotten, a repeat or a resolve restores the state before it, and
-        the source's eventsProcessed is decremented: nothing claims events that were lost.
-        """
-        if fingerprints:
-            keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source)]
-            await self._script(_UNDO)(keys=keys, args=[token])
+        """The broker refused the events of request `token`: the next notification re-emits them."""
+        await self._settle(source, fingerprints, token=token, confirm=False)
 
     @wrap
     async def alert_states(self, source: str) -> list[dict[str, str]]:

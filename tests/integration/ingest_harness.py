@@ -211,3 +211,34 @@ def wait_for(probe: Callable[[], Any], *, timeout: float = 20.0, what: str = "co
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def storm(url: str, body: bytes, *, n: int, concurrency: int,
+                retry_5xx: bool = False, headers: dict[str, str] | None = None,
+                attempts: list[int] | None = None) -> list[httpx.Response]:
+    """POST `body` to `url` n times, `concurrency` at once; with `retry_5xx`, each request is
+    retried on 5xx or a connection error until it gets an answer below 500, as Alertmanager's
+    webhook notifier retries. Every attempt's status (0: no answer) is appended to `attempts`."""
+    seen = attempts if attempts is not None else []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    gate = asyncio.Semaphore(concurrency)
+    hdrs = {"content-type": "application/json", **(headers or {})}
+
+    async def one(client: httpx.AsyncClient) -> httpx.Response:
+        async with gate:
+            while True:
+                try:
+                    resp = await client.post(url, content=body, headers=hdrs)
+                except httpx.HTTPError:
+                    seen.append(0)
+                    if not retry_5xx:
+                        raise
+                    await asyncio.sleep(0.1)
+                    continue
+                seen.append(resp.status_code)
+                if resp.status_code < 500 or not retry_5xx:
+                    return resp
+                await asyncio.sleep(0.1)
+
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        return list(await asyncio.gather(*(one(client) for _ in range(n))))

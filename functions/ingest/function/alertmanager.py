@@ -80,10 +80,10 @@ def source_uri(source: str) -> str:
     return f"/apis/cutman.dev/v1alpha1/namespaces/{ns}/sources/{name}"
 
 
-def event_for(p: Planned, source: str) -> CloudEvent:
+def event_for(p: Planned, source: str, *, event_id: str) -> CloudEvent:
     kind = EventType.ALERT_FIRING if p.claim.status == "firing" else EventType.ALERT_RESOLVED
     return make_event(
-        id=p.claim.event_id,
+        id=event_id,
         type=kind,
         source=source_uri(source),
         subject=p.alert.alertname or None,

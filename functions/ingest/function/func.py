@@ -5,9 +5,11 @@ is a Source's webhook (404 when no Source serves it). Other endpoints (approvals
 in as another entry of `routes`.
 
 A webhook is answered 2xx only after the broker accepted every event it produced; if
-Redis or the broker is unreachable the answer is 503 with Retry-After and the dedupe
-claims made for it are undone, so Alertmanager's retry delivers the alerts again
-instead of them being lost or muted.
+Redis or the broker is unreachable the answer is 503 with Retry-After and the claims
+made for it stay pending (see cutman.adapters.alert_store), so Alertmanager's retry
+emits them again, with the same event ids, instead of them being lost or muted.
+CUTMAN_CLAIM_LEASE (seconds, default 15) bounds how long a claim is left to a request
+that may still be talking to the broker; keep it above the broker client's timeout.
 """
 
 from __future__ import annotations
@@ -18,26 +20,25 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cutman import log as logs
-from cutman.adapters.alert_store import Decision
+from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
 from cutman.adapters.broker_client import HTTPBroker
 from cutman.asgi import (
     Receive,
     Scope,
     Send,
     headers_of,
-    read_body,
     respond,
-    respond_error,
     respond_json,
 )
 from cutman.core.dedupe import policy_of
 from cutman.core.matchers import parse_matchers
-from cutman.errors import CutmanError, NotFound, UnsupportedMedia
+from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec
 
 from . import alertmanager as am
 from . import approvals, authn
+from .body import Body
 from .metrics import CONTENT_TYPE, Metrics
 
 logger = logs.get("cutman.ingest")
@@ -54,6 +55,7 @@ class Ingest(FunctionBase):
         assert self.settings is not None
         self.broker = HTTPBroker(self.settings.broker_url)
         self.metrics = Metrics()
+        self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
 
@@ -74,26 +76,34 @@ class Ingest(FunctionBase):
         await respond(send, 200, self.metrics.render().encode(), {"content-type": CONTENT_TYPE})
 
     async def serve_webhook(self, scope: Scope, receive: Receive, send: Send) -> int:
+        assert self.settings is not None
         request = uuid.uuid4().hex[:12]
+        body = Body(receive, limit=self.settings.body_limit)
         with logs.bind(request=request, path=scope["path"]):
             try:
-                summary = await self.webhook(scope, receive, token=request)
+                summary = await self.webhook(scope, body, token=request)
             except CutmanError as err:
                 logs.warning(logger, "webhook refused", status=err.status, reason=err.message)
                 self.metrics.inc("cutman_ingest_rejections_total", reason=err.reason)
-                await respond_error(send, err)
+                await self._refuse(send, body, err)
                 return err.status
             except Exception:
                 logger.exception("webhook failed")
                 self.metrics.inc("cutman_ingest_rejections_total", reason="internal")
-                await respond_json(send, 500, {"error": "internal", "message": "ingest failed"})
+                await self._refuse(send, body, CutmanError("ingest failed"))
                 return 500
             logs.info(logger, "webhook accepted", **summary)
             await respond_json(send, 200, summary)
             return 200
 
-    async def webhook(self, scope: Scope, receive: Receive, *, token: str) -> dict[str, Any]:
-        assert self.settings is not None
+    async def _refuse(self, send: Send, body: Body, err: CutmanError) -> None:
+        complete = await body.drain()
+        extra = {} if complete else {"connection": "close"}
+        if err.status == 503:
+            extra["retry-after"] = "5"
+        await respond_json(send, err.status, err.body(), extra)
+
+    async def webhook(self, scope: Scope, body: Body, *, token: str) -> dict[str, Any]:
         path = scope["path"]
         source = await self.store.route(path)
         if source is None:
@@ -104,33 +114,38 @@ class Ingest(FunctionBase):
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMedia(f"content-type must be application/json, got {ctype or 'none'}")
-        body = await read_body(receive, limit=self.settings.body_limit)
+        raw = await body.read()
         cfg = await self.store.get_config("source", source)
         if cfg is None:
             raise NotFound(f"source {source} is not configured")
-        authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=body)
-        return await self.alerts(source, SourceSpec.model_validate(cfg["spec"]), body, token=token)
+        authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
+        return await self.alerts(source, SourceSpec.model_validate(cfg["spec"]), raw, token=token)
 
     async def alerts(self, source: str, spec: SourceSpec, body: bytes, *, token: str) -> dict[str, Any]:
-        """Decode, match, dedupe (one Redis call), hand to the broker, or undo the claims."""
+        """Decode, match, claim (one Redis call), hand to the broker, then confirm or undo."""
         payload = am.decode(body)
         policy = policy_of(spec.config.dedupe)
         planned, filtered = am.plan(payload, filters=spec.config.filters,
                                     matchers=parse_matchers(spec.config.matchers), policy=policy)
-        decisions = await self.store.dedupe(
+        verdicts = await self.store.dedupe(
             source, [p.claim for p in planned], max_active_s=policy.max_active_s, token=token,
-            repeat_after_s=policy.repeat_after_s, always=not policy.enabled,
+            repeat_after_s=policy.repeat_after_s, always=not policy.enabled, lease_s=self.lease_s,
         )
-        chosen = [p for p, d in zip(planned, decisions) if d.emits]
+        chosen = [(p, v) for p, v in zip(planned, verdicts) if v.decision.emits]
+        fps = [p.claim.fingerprint for p, _ in chosen]
         try:
-            await self.broker.send([am.event_for(p, source) for p in chosen])
+            await self.broker.send([am.event_for(p, source, event_id=v.event_id) for p, v in chosen])
         except CutmanError:
-            await self.store.undo_dedupe(source, [p.claim.fingerprint for p in chosen], token=token)
+            await self.store.undo_dedupe(source, fps, token=token)
             raise
-        counts = {d: decisions.count(d) for d in Decision}
+        await self.store.confirm_dedupe(source, fps, token=token)
+        counts = {d: sum(v.decision is d for v in verdicts) for d in Decision}
         self._count(source, counts, filtered)
+        if counts[Decision.INFLIGHT]:
+            raise Unavailable(f"{counts[Decision.INFLIGHT]} alert(s) of this notification are being handed "
+                              "to the broker by another request; retry shortly")
         return {"source": source, "alerts": len(payload.alerts), "filtered": filtered,
-                **{SUMMARY_KEY[d]: n for d, n in counts.items()}}
+                **{SUMMARY_KEY[d]: n for d, n in counts.items() if d in SUMMARY_KEY}}
 
     def _count(self, source: str, counts: dict[Decision, int], filtered: int) -> None:
         for decision, n in [*((d.value, n) for d, n in counts.items()), ("filtered", filtered)]:
