@@ -133,7 +133,9 @@ class Reconciler:
         if not ns or not name or not run:
             raise BadRequest("run.finished needs the workflow (ns/name) and run extensions")
         async with self.lock:
-            await self.cluster.patch_status(Kind.WORKFLOW, ns, name, {"lastRun": run, "phase": phase})
+            status = {"lastRun": run, "phase": phase}
+            await self.cluster.patch_status(Kind.WORKFLOW, ns, name, status)
+            await self._record(Kind.WORKFLOW, workflow, status)
         return {"result": f"Workflow {workflow} last run {run} {phase}"}
 
     async def resync(self, namespaces: Sequence[str]) -> dict[str, Any]:
@@ -200,6 +202,16 @@ class Reconciler:
                                     generation=meta.generation, now=now, counters=counters)
             if changed(previous, status):
                 await self.cluster.patch_status(kind, meta.namespace, meta.name, status)
+                await self._record(kind, key, status)
+
+    async def _record(self, kind: Kind, key: str, status: dict[str, Any]) -> None:
+        """Keep what was written beside the compiled config, so the next replan patches
+        only what changed (in a cluster, the update event that follows carries it too)."""
+        doc = await self.store.get_config(kind.value.lower(), key)
+        if doc is not None:
+            merged = {**(doc.get("status") or {}), **status}
+            if merged != doc.get("status"):
+                await self.store.put_config(kind.value.lower(), key, {**doc, "status": merged})
 
     async def _counters(self, res: Source | Workflow | Sink, key: str) -> dict[str, Any]:
         if isinstance(res, Source):
