@@ -327,3 +327,23 @@ def test_unchanged_objects_are_not_reapplied(redis_url: str) -> None:
         assert applies() == before + 1
 
     run(redis_url, scenario)
+
+
+def test_status_patches_settle(redis_url: str) -> None:
+    """The update event a status patch causes (it carries that status) patches nothing."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        bodies = [sink(), workflow(), source()]
+        for body in bodies:
+            put(emu, body)
+            await rec.apply(body)
+
+        def status_patches() -> int:
+            return sum(1 for r in emu._requests if r.method == kmock.method.PATCH and r.subresource == "status")
+
+        before = status_patches()
+        for body in bodies:
+            await rec.apply({**body, "status": status_of(emu, body["kind"], body["metadata"]["name"])})
+        assert status_patches() == before
+
+    run(redis_url, scenario)
