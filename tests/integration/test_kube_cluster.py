@@ -330,7 +330,8 @@ def test_unchanged_objects_are_not_reapplied(redis_url: str) -> None:
 
 
 def test_status_patches_settle(redis_url: str) -> None:
-    """The update event a status patch causes (it carries that status) patches nothing."""
+    """The update event a status patch causes (it carries that status) patches nothing,
+    and a stale event does not re-patch its neighbours."""
 
     async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
         bodies = [sink(), workflow(), source()]
@@ -345,5 +346,8 @@ def test_status_patches_settle(redis_url: str) -> None:
         for body in bodies:
             await rec.apply({**body, "status": status_of(emu, body["kind"], body["metadata"]["name"])})
         assert status_patches() == before
+        for body in bodies:  # stale events (no status): each CR re-asserts only its own
+            await rec.apply(body)
+        assert status_patches() == before + len(bodies)
 
     run(redis_url, scenario)
