@@ -149,6 +149,7 @@ class AlertStore(Protocol):
     ) -> list[Verdict]: ...
     async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
+    async def count_events(self, source: str, n: int) -> None: ...
     async def alert_states(self, source: str) -> list[dict[str, str]]: ...
     async def source_stats(self, source: str) -> dict[str, str]: ...
 
@@ -189,6 +190,14 @@ class RedisAlertStore(RedisBase):
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:
         """The broker refused the events of request `token`: the next notification re-emits them."""
         await self._settle(source, fingerprints, token=token, confirm=False)
+
+    @wrap
+    async def count_events(self, source: str, n: int) -> None:
+        """Source status for events that need no dedupe (api, schedule, kubernetes Sources)."""
+        async with self._r.pipeline(transaction=True) as p:
+            p.hincrby(stat_key(source), "eventsProcessed", n)
+            p.hset(stat_key(source), "lastEventTime", str(time.time()))
+            await p.execute()
 
     @wrap
     async def alert_states(self, source: str) -> list[dict[str, str]]:

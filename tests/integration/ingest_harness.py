@@ -33,18 +33,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Recorder:
-    """A real HTTP subscriber: records the ce-* headers of every event delivered to it."""
+    """A real HTTP subscriber: records the headers (and body, by ce-id) of every event delivered to it."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, str]] = []
+        self.bodies: dict[str, bytes] = {}
         self.lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with outer.lock:
                     outer.events.append({k.lower(): v for k, v in self.headers.items()})
+                    outer.bodies[self.headers.get("ce-id", "")] = body
                 self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()

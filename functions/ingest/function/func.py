@@ -1,7 +1,8 @@
 """ingest: the front door. Webhooks in, deduplicated events out.
 
-`handle` is a small router: GET /metrics answers the Prometheus metrics, any other path
-is a Source's webhook (404 when no Source serves it). Other endpoints (approvals) plug
+`handle` is a small router: GET /metrics answers the Prometheus metrics,
+/sources/<ns>/<name> takes the events of api, schedule and kubernetes Sources, any other
+path is a webhook Source's path (404 when no Source serves it). Other endpoints (approvals) plug
 in as another entry of `routes`.
 
 A webhook is answered 2xx only after the broker accepted every event it produced; if
@@ -34,10 +35,10 @@ from cutman.core.dedupe import policy_of
 from cutman.core.matchers import parse_matchers
 from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
-from cutman.models.resources import SourceSpec
+from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import approvals, authn
+from . import approvals, authn, sourceevents
 from .body import Body
 from .metrics import CONTENT_TYPE, Metrics
 
@@ -81,7 +82,10 @@ class Ingest(FunctionBase):
         body = Body(receive, limit=self.settings.body_limit)
         with logs.bind(request=request, path=scope["path"]):
             try:
-                summary = await self.webhook(scope, body, token=request)
+                if scope["path"].startswith(sourceevents.PREFIX):
+                    summary = await self.source_event(scope, body)
+                else:
+                    summary = await self.webhook(scope, body, token=request)
             except CutmanError as err:
                 logs.warning(logger, "webhook refused", status=err.status, reason=err.message)
                 self.metrics.inc("cutman_ingest_rejections_total", reason=err.reason)
@@ -120,6 +124,25 @@ class Ingest(FunctionBase):
             raise NotFound(f"source {source} is not configured")
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
         return await self.alerts(source, SourceSpec.model_validate(cfg["spec"]), raw, token=token)
+
+    async def source_event(self, scope: Scope, body: Body) -> dict[str, Any]:
+        """An api, schedule or kubernetes Source's event: authenticate, wrap, hand to the broker."""
+        key = sourceevents.source_key(scope["path"])
+        cfg = await self.store.get_config("source", key)
+        spec = SourceSpec.model_validate(cfg["spec"]) if cfg else None
+        if spec is None or spec.type is SourceType.WEBHOOK:
+            raise NotFound(f"no api, schedule or kubernetes Source {key}")
+        if scope["method"] != "POST":
+            raise NotFound(f"{scope['path']} takes POST only")
+        headers = headers_of(scope)
+        raw = await body.read()
+        assert cfg is not None
+        authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
+        original = sourceevents.decode(spec.type, key, headers, raw)
+        await self.broker.send([sourceevents.event_for(original, key)])
+        await self.store.count_events(key, 1)
+        self.metrics.inc("cutman_ingest_events_total", source=key, type="source.event")
+        return {"source": key, "event": original.event_id}
 
     async def alerts(self, source: str, spec: SourceSpec, body: bytes, *, token: str) -> dict[str, Any]:
         """Decode, match, claim (one Redis call), hand to the broker, then confirm or undo."""

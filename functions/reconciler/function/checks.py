@@ -26,10 +26,10 @@ def check_resource(res: Resource) -> None:
 
 
 def _source(src: Source) -> None:
-    if src.spec.type is not SourceType.WEBHOOK:
+    if src.spec.type not in (SourceType.WEBHOOK, SourceType.API):
         raise Invalid(
             f"source type {src.spec.type.value!r} is not available in this cutman version "
-            "(available: webhook)", field="spec.type",
+            "(available: webhook, api)", field="spec.type",
         )
     for i, text in enumerate(src.spec.config.matchers):
         try:
