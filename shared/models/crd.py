@@ -57,6 +57,11 @@ LOOSE_ITEMS: dict[tuple[str, str], str] = {
     ("SinkConfig", "metrics"): "A metric to push (free-form object).",
 }
 
+# Status fields the reconciler writes for display (printer columns) beyond the model's.
+STATUS_EXTRA: dict[Kind, dict[str, Any]] = {
+    Kind.WORKFLOW: {"steps": {"type": "string", "description": "Step names, in order."}},
+}
+
 DESCRIPTIONS: dict[str, str] = {
     "Source": "Where events come from (a webhook path, a schedule, Kubernetes objects, an API) "
     "and the Workflow they start.",
@@ -177,7 +182,7 @@ def _columns(kind: Kind) -> list[dict[str, Any]]:
     age = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     if kind is Kind.WORKFLOW:
         return [
-            {"name": "Steps", "type": "string", "jsonPath": ".spec.steps[*].name"},
+            {"name": "Steps", "type": "string", "jsonPath": ".status.steps"},
             {"name": "Last Run", "type": "string", "jsonPath": ".status.lastRun"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             ready, age,
@@ -199,6 +204,9 @@ def _columns(kind: Kind) -> list[dict[str, Any]]:
 def crd(kind: Kind) -> dict[str, Any]:
     spec_model, status_model = SPECS[kind]
     status = model_schema(status_model)
+    status["properties"].update(STATUS_EXTRA.get(kind, {}))
+    status["properties"]["observedGeneration"] = {
+        "type": "integer", "description": "The metadata.generation the reconciler last saw."}
     status[PRESERVE] = True
     schema = {
         "type": "object",

@@ -115,6 +115,7 @@ def test_create_applies_triggers_with_ssa_owner_refs_and_valid_schema(redis_url:
         )
         assert await store.get_config("workflow", f"{NS}/triage") is not None
         assert ready(status_of(emu, "Workflow", "triage"))["status"] == "True"
+        assert status_of(emu, "Workflow", "triage")["steps"] == "look,fix"
         assert status_of(emu, "Source", "am")["ready"] is True
 
     run(redis_url, scenario)

@@ -217,7 +217,9 @@ class Reconciler:
         if isinstance(res, Source):
             return source_counters(await self.store.source_stats(key))
         if isinstance(res, Workflow):
+            out: dict[str, Any] = {"steps": ",".join(s.name for s in res.spec.steps)}
             runs = await self.store.list_runs(workflow=key, limit=1)
             if runs:
-                return {"lastRun": runs[0].id, "phase": runs[0].phase.value}
+                out |= {"lastRun": runs[0].id, "phase": runs[0].phase.value}
+            return out
         return {}
