@@ -1,0 +1,80 @@
+"""The dedupe state machine of cutman.adapters.alert_store on a real Redis.
+
+Claims stay pending until confirmed; an undone or abandoned claim is re-emitted with its
+first event id; another request's fresh claim is `inflight`; stats count confirmed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from cutman.adapters.alert_store import Claim, Decision, RedisAlertStore
+
+SRC = "default/am"
+
+
+def claim(status: str = "firing", fp: str = "fp1", event: str = "e1") -> Claim:
+    return Claim(fp, status, event, "X")
+
+
+async def _lifecycle(url: str) -> None:
+    s = RedisAlertStore(url)
+    try:
+        d = await s.dedupe(SRC, [claim(event="e1")], max_active_s=60, token="t1", lease_s=30)
+        assert [(v.decision, v.event_id) for v in d] == [(Decision.FIRING, "e1")]
+        d = await s.dedupe(SRC, [claim(event="e2")], max_active_s=60, token="t2", lease_s=30)
+        assert [(v.decision, v.event_id) for v in d] == [(Decision.INFLIGHT, "e1")], "t1 still sending"
+        await s.undo_dedupe(SRC, ["fp1"], token="t2")
+        d = await s.dedupe(SRC, [claim(event="e3")], max_active_s=60, token="t3", lease_s=30)
+        assert d[0].decision is Decision.INFLIGHT, "an undo by another request changes nothing"
+        await s.undo_dedupe(SRC, ["fp1"], token="t1")
+        d = await s.dedupe(SRC, [claim(event="e4")], max_active_s=60, token="t4", lease_s=30)
+        assert [(v.decision, v.event_id) for v in d] == [(Decision.FIRING, "e1")], "re-emitted with the first id"
+        await s.confirm_dedupe(SRC, ["fp1"], token="t4")
+        assert (await s.source_stats(SRC))["eventsProcessed"] == "1"
+        d = await s.dedupe(SRC, [claim(event="e5"), claim("resolved", fp="fp2", event="r0")],
+                           max_active_s=60, token="t5", lease_s=30)
+        assert [v.decision for v in d] == [Decision.DUPLICATE, Decision.IGNORED]
+
+        d = await s.dedupe(SRC, [claim("resolved", event="r1")], max_active_s=60, token="t6", lease_s=0.2)
+        assert [(v.decision, v.event_id) for v in d] == [(Decision.RESOLVED, "r1")]
+        await asyncio.sleep(0.3)
+        d = await s.dedupe(SRC, [claim("resolved", event="r2")], max_active_s=60, token="t7", lease_s=0.2)
+        assert [(v.decision, v.event_id) for v in d] == [(Decision.RESOLVED, "r1")], "abandoned claim re-emitted"
+        await s.confirm_dedupe(SRC, ["fp1"], token="t6")
+        assert (await s.source_stats(SRC))["eventsProcessed"] == "1", "a superseded request confirms nothing"
+        await s.confirm_dedupe(SRC, ["fp1"], token="t7")
+        assert (await s.source_stats(SRC))["eventsProcessed"] == "2"
+        d = await s.dedupe(SRC, [claim("resolved", event="r3")], max_active_s=60, token="t8", lease_s=30)
+        assert d[0].decision is Decision.IGNORED
+        states = await s.alert_states(SRC)
+        assert states[0]["status"] == "resolved" and "token" not in states[0] and "pending" not in states[0]
+    finally:
+        await s.close()
+
+
+def test_claim_confirm_undo_and_lease(redis_url: str) -> None:
+    asyncio.run(_lifecycle(redis_url))
+
+
+async def _repeat(url: str) -> None:
+    s = RedisAlertStore(url)
+    try:
+        async def once(token: str, event: str, **kw: object) -> Decision:
+            v = (await s.dedupe(SRC, [claim(event=event)], max_active_s=60, token=token, **kw))[0]  # type: ignore[arg-type]
+            if v.decision.emits:
+                await s.confirm_dedupe(SRC, ["fp1"], token=token)
+            return v.decision
+
+        assert await once("a", "e1", repeat_after_s=1) is Decision.FIRING
+        assert await once("b", "e2", repeat_after_s=1) is Decision.DUPLICATE
+        await asyncio.sleep(1.05)
+        assert await once("c", "e3", repeat_after_s=1) is Decision.REPEAT
+        assert await once("d", "e4", always=True) is Decision.REPEAT
+        assert (await s.source_stats(SRC))["eventsProcessed"] == "3"
+    finally:
+        await s.close()
+
+
+def test_repeat_after_and_dedupe_disabled(redis_url: str) -> None:
+    asyncio.run(_repeat(redis_url))
