@@ -32,6 +32,7 @@ from .cluster import is_owned, object_key
 FIELD_MANAGER = "cutman"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 T = TypeVar("T")
 
 
@@ -96,13 +97,20 @@ class KubeCluster:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
 
-    async def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run one client call in a thread; None on 404, CutmanError on anything else."""
+    async def _call(
+        self, what: str, fn: Callable[..., T], *args: Any, absent_ok: bool = True, **kwargs: Any
+    ) -> T | None:
+        """Run one client call in a thread; None on 404 (when `absent_ok`), CutmanError on
+        anything else. Every call has a deadline, so a stuck API server cannot hang a handler."""
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == 404 and absent_ok:
                 return None
+            if exc.status == 404:
+                raise Unavailable(f"{what}: not found; is the resource type installed "
+                                  "(Knative Eventing) and the namespace there?") from None
             raise _translate(exc, what) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _translate(exc, what) from None
@@ -136,7 +144,7 @@ class KubeCluster:
                 f"apply {obj['kind']} {namespace}/{name}",
                 self.custom.patch_namespaced_custom_object,
                 t.group, t.version, namespace, t.plural, name, body,
-                field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
+                field_manager=FIELD_MANAGER, force=True, _content_type=APPLY, absent_ok=False,
             )
         stale = sorted(set(current) - {object_key(o) for o in objects})
         for key in stale:

@@ -21,8 +21,10 @@ import yaml
 from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.kube import KubeCluster
 from cutman.adapters.store import RedisStore
-from cutman.errors import Invalid
+from cutman.errors import Invalid, Unavailable
 from cutman.runtime.loader import load
+from cutman.runtime.redis_server import free_port
+from kubernetes import client
 
 from tests.k8s_schema import errors, knative_schemas
 from tests.kube_emulator import ApplyingEmulator, kube_api
@@ -350,5 +352,26 @@ def test_status_patches_settle(redis_url: str) -> None:
         for body in bodies:  # stale events (no status): each CR re-asserts only its own
             await rec.apply(body)
         assert status_patches() == before + len(bodies)
+
+    run(redis_url, scenario)
+
+
+def test_api_trouble_becomes_retryable_errors(redis_url: str) -> None:
+    """A missing resource type on apply and an unreachable API server are `Unavailable`
+    (503: the ApiServerSource retries), never a client exception in the handler."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        emu[kmock.method.PATCH, TRIGGERS] << 404
+        with pytest.raises(Unavailable, match="Knative Eventing"):
+            await rec.apply(workflow(sinks=()))
+
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{free_port()}"
+        dead = KubeCluster(client.ApiClient(cfg))
+        try:
+            with pytest.raises(Unavailable, match="unreachable"):
+                await dead.owned(NS)
+        finally:
+            dead.close()
 
     run(redis_url, scenario)
