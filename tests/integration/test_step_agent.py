@@ -203,3 +203,34 @@ def test_kubectl_tool_runs_the_real_binary_with_validated_argv(tmp_path: Path) -
         asyncio.run(tool.run(tool.parse({"verb": "get", "resource": "pods", "namespace": "prod"}),
                              ToolContext({}, {"KUBECONFIG": str(kubeconfig)}, timeout_s=20)))
     assert str(exc.value).startswith("kubectl exited 1:") and "connection refused" in str(exc.value)
+
+
+def test_slow_model_is_cut_off_at_the_step_timeout(redis_url: str) -> None:
+    import time
+
+    def slow(_req: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(1.5)
+        return answer(GOOD)
+
+    started = time.monotonic()
+    with ScriptedOpenAI(slow) as llm:
+        run = run_workflow(redis_url, spec(llm.url, [agent(timeoutMinutes=0.01)]))
+        elapsed = time.monotonic() - started
+    error = run.state("investigate").error or ""
+    assert run.phase is RunPhase.FAILED and "Timeout" in error, error
+    assert elapsed < 5
+
+
+def test_curl_tool_gets_allowed_hosts_only(redis_url: str) -> None:
+    with ScriptedOpenAI(sequence(answer(GOOD))) as target:
+        host = target.url.split("/")[2]
+        curl = {"name": "curl", "allowedHosts": [host]}
+        script = sequence(tool_calls(("curl", {"url": target.url + "/models"}),
+                                     ("curl", {"url": "http://169.254.169.254/latest/meta-data"})), answer(GOOD))
+        with ScriptedOpenAI(script) as llm:
+            run = run_workflow(redis_url, spec(llm.url, [agent(tools=[curl])]))
+    assert run.phase is RunPhase.SUCCEEDED
+    got, refused = [m["content"] for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert got.startswith("HTTP 501\n")
+    assert refused == "error: host '169.254.169.254' is not in this tool's allowedHosts"
+    assert target.requests == []
