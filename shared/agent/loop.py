@@ -65,6 +65,22 @@ def cap(text: str, limit: int) -> str:
     return data[:limit].decode("utf-8", errors="ignore") + cut_marker(len(data) - limit)
 
 
+def trim_transcript(messages: list[dict[str, Any]], limit: int, *, keep: int = 200) -> list[dict[str, Any]]:
+    """The conversation as stored on the run: oldest long contents shortened until the
+    whole fits in `limit` bytes of JSON (the system prompt and the goal are kept)."""
+    out = [dict(m) for m in messages]
+    size = len(json.dumps(out))
+    for msg in out[2:]:
+        if size <= limit:
+            break
+        content = msg.get("content")
+        if isinstance(content, str) and len(content) > keep:
+            cut = content[:keep] + f"\n[... {len(content) - keep} characters not stored]"
+            size -= len(json.dumps(content)) - len(json.dumps(cut))
+            msg["content"] = cut
+    return out
+
+
 def remaining_budget(*, run_budget: int | None, run_used: int, step_budget: int) -> int:
     """Tokens this step may spend: its own budget, within what the run has left."""
     if run_budget is None:

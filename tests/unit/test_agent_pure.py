@@ -103,3 +103,16 @@ def test_budget_and_cap() -> None:
     assert loop.cap("abcdef", 3) == "abc\n[... 3 more bytes cut by cutman]"
     assert loop.cap("abc", 3) == "abc"
     assert loop.cap("é" * 3, 3) == "é\n[... 3 more bytes cut by cutman]"
+
+
+def test_stored_transcript_is_trimmed_oldest_first() -> None:
+    import json
+
+    msgs = [{"role": "system", "content": "s" * 500}, {"role": "user", "content": "g" * 500},
+            {"role": "tool", "content": "a" * 5000}, {"role": "tool", "content": "b" * 5000},
+            {"role": "assistant", "content": "end"}]
+    out = loop.trim_transcript(msgs, 7000)
+    assert len(json.dumps(out)) <= 7000
+    assert out[0] == msgs[0] and out[1] == msgs[1] and out[3] == msgs[3] and out[4] == msgs[4]
+    assert out[2]["content"] == "a" * 200 + "\n[... 4800 characters not stored]"
+    assert loop.trim_transcript(msgs, 10**6) == msgs

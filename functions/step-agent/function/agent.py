@@ -29,6 +29,7 @@ class Defaults:
     token_budget: int = 50_000
     tool_output_limit: int = 8 * 1024
     max_iterations: int = 10
+    transcript_limit: int = 64 * 1024
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, str]) -> Defaults:
@@ -42,7 +43,8 @@ class Defaults:
 
         return cls(num("CUTMAN_AGENT_TOKEN_BUDGET", cls.token_budget),
                    num("CUTMAN_TOOL_OUTPUT_LIMIT", cls.tool_output_limit),
-                   num("CUTMAN_AGENT_MAX_ITERATIONS", cls.max_iterations))
+                   num("CUTMAN_AGENT_MAX_ITERATIONS", cls.max_iterations),
+                   num("CUTMAN_TRANSCRIPT_LIMIT", cls.transcript_limit))
 
 
 def _failed(error: str) -> engine.Outcome:
@@ -92,5 +94,6 @@ class AgentExecutor:
         return engine.Outcome(
             StepPhase.SUCCEEDED if res.error is None else StepPhase.FAILED,
             output=res.text, result=res.answer, error=res.error,
-            tool_calls=tuple(res.tool_calls), usage=dict(res.usage), transcript=tuple(res.transcript),
+            tool_calls=tuple(res.tool_calls), usage=dict(res.usage),
+            transcript=tuple(loop.trim_transcript(res.transcript, self.defaults.transcript_limit)),
         )
