@@ -7,6 +7,10 @@ disk: `now` is an argument, and every function returns a new Run.
 Decisions are recorded on the step that just ended (`StepState.next`), so a redelivered
 `step.requested` for a finished step replies the same next event without recomputing
 from a run that has since moved on.
+
+Two decisions guard a step before it runs: `gate` (a step with `approvalRequired`
+waits for a human; a denial or an expired approval fails it) and `overdue` (a run past
+its deadline is failed, with the reason, by whichever function touches it next).
 """
 
 from __future__ import annotations
