@@ -1,5 +1,5 @@
-"""api Sources at POST /sources/<ns>/<name>: JSON or CloudEvents (binary, structured) in,
-one dev.cutman.source.event out. Served ingest, own Redis, real dev broker (ingest_harness).
+"""api Sources at their `endpoint` and at POST /sources/<ns>/<name>: JSON or CloudEvents
+(binary, structured) in, one dev.cutman.source.event out. Served ingest, own Redis, real dev broker (ingest_harness).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestRig]:
     r = start_rig(tmp_path_factory.mktemp("api"))
     r.apply(secret("api-token", token="api-s3cret"), {
         "apiVersion": "cutman.dev/v1alpha1", "kind": "Source", "metadata": {"name": "deploys", "namespace": "default"},
-        "spec": {"type": "api", "config": {"endpoint": "/sources/default/deploys", "method": "POST",
+        "spec": {"type": "api", "config": {"endpoint": "/api/deploys", "method": "POST",
                                            "authentication": {"type": "bearer", "secretRef": "api-token"}}},
     })
     yield r
@@ -82,3 +82,18 @@ def test_data_of_a_cloudevent_reaches_the_subscriber(rig: IngestRig) -> None:
     assert {k: got["cloudevent"][k] for k in ("id", "type", "source", "specversion")} == \
         {k: sent[k] for k in ("id", "type", "source", "specversion")}
     assert got["cloudevent"]["time"].endswith("Z")
+
+
+def test_the_endpoint_path_serves_the_api_source(rig: IngestRig) -> None:
+    from cutman.errors import Invalid
+
+    url = rig.url + "/api/deploys"
+    assert httpx.post(url, json={"a": 1}, headers={"authorization": "Bearer nope"}, timeout=10).status_code == 401
+    ok = httpx.post(url, json={"a": 1}, headers={**AUTH, "idempotency-key": "k-1"}, timeout=10)
+    assert ok.status_code == 200 and ok.json()["source"] == "default/deploys"
+    wait_for(lambda: [e for e in _events(rig) if e["ce-id"] == ok.json()["event"]], what="the event")
+    assert json.loads(rig.recorder.bodies[ok.json()["event"]]) == {"a": 1}
+    bad = {"apiVersion": "cutman.dev/v1alpha1", "kind": "Source", "metadata": {"name": "bad", "namespace": "default"},
+           "spec": {"type": "api", "config": {"endpoint": "http://x/y"}}}
+    with pytest.raises(Invalid, match="must be a path"):
+        rig.apply(bad)

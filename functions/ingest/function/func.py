@@ -123,21 +123,28 @@ class Ingest(FunctionBase):
         if cfg is None:
             raise NotFound(f"source {source} is not configured")
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
-        return await self.alerts(source, SourceSpec.model_validate(cfg["spec"]), raw, token=token)
+        spec = SourceSpec.model_validate(cfg["spec"])
+        if spec.type is not SourceType.WEBHOOK:
+            return await self.emit_source_event(source, spec, headers, raw)
+        return await self.alerts(source, spec, raw, token=token)
 
     async def source_event(self, scope: Scope, body: Body) -> dict[str, Any]:
-        """An api, schedule or kubernetes Source's event: authenticate, wrap, hand to the broker."""
+        """POST /sources/<ns>/<name>: an api, schedule or kubernetes Source's event."""
         key = sourceevents.source_key(scope["path"])
         cfg = await self.store.get_config("source", key)
         spec = SourceSpec.model_validate(cfg["spec"]) if cfg else None
-        if spec is None or spec.type is SourceType.WEBHOOK:
+        if cfg is None or spec is None or spec.type is SourceType.WEBHOOK:
             raise NotFound(f"no api, schedule or kubernetes Source {key}")
         if scope["method"] != "POST":
             raise NotFound(f"{scope['path']} takes POST only")
         headers = headers_of(scope)
         raw = await body.read()
-        assert cfg is not None
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
+        return await self.emit_source_event(key, spec, headers, raw)
+
+    async def emit_source_event(
+        self, key: str, spec: SourceSpec, headers: Mapping[str, str], raw: bytes
+    ) -> dict[str, Any]:
         original = sourceevents.decode(spec.type, key, headers, raw)
         await self.broker.send([sourceevents.event_for(original, key)])
         await self.store.count_events(key, 1)

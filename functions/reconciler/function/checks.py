@@ -31,6 +31,11 @@ def _source(src: Source) -> None:
             f"source type {src.spec.type.value!r} is not available in this cutman version "
             "(available: webhook, api)", field="spec.type",
         )
+    endpoint = src.spec.config.endpoint
+    if src.spec.type is SourceType.API and endpoint and (
+            not endpoint.startswith("/") or any(c.isspace() for c in endpoint)):
+        raise Invalid(f"spec.config.endpoint: {endpoint!r} must be a path starting with '/' (ingest serves it)",
+                      field="spec.config.endpoint")
     for i, text in enumerate(src.spec.config.matchers):
         try:
             parse_matcher(text)

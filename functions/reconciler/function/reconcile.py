@@ -26,7 +26,7 @@ from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
 from .secrets import workflow_secrets
-from .sources import compile_config
+from .sources import compile_config, route_of
 from .status import Reason, changed, desired_status, source_counters
 
 logger = logs.get("cutman.reconciler")
@@ -59,12 +59,12 @@ class Reconciler:
         doc = await compile_config(res, secrets=self._read_secret)
         kind, meta = Kind(res.kind), res.metadata
         key = f"{meta.namespace}/{meta.name}"
-        if isinstance(res, Source) and res.spec.config.path:
-            owner = await self.store.set_route(res.spec.config.path, key)
+        route = route_of(res) if isinstance(res, Source) else None
+        if route is not None:
+            owner = await self.store.set_route(route.path, key)
             if owner != key:
-                raise Invalid(f"path {res.spec.config.path} is already served by Source {owner}",
-                              field="spec.config.path")
-            await self.store.drop_routes(key, keep=res.spec.config.path)
+                raise Invalid(f"path {route.path} is already served by Source {owner}", field=route.field)
+            await self.store.drop_routes(key, keep=route.path)
         if isinstance(res, Workflow) and self.cluster.mirrors_secrets:
             await self._mirror(workflow_secrets(res))
         await self.store.put_config(kind.value.lower(), key, doc)
