@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.masking import mask_text
 from ..subproc import cut_marker
 from .answer import SCHEMA_HINT, AnswerError, parse_answer
 from .llm import LLM, LLMError, Reply, ToolCall
@@ -151,11 +152,11 @@ async def _call(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext, limits
         record["arguments"] = args
         params = tool.parse(args)
         scoped = ToolContext(ctx.template_context, ctx.env, min(time_left, MAX_TOOL_TIMEOUT_S),
-                             limits.tool_output_limit)
-        text = cap(await tool.run(params, scoped), limits.tool_output_limit)
+                             limits.tool_output_limit, ctx.secrets)
+        text = cap(mask_text(await tool.run(params, scoped), ctx.secrets), limits.tool_output_limit)
         record.update(ok=True)
     except ToolError as exc:
-        text = cap(f"error: {exc}", limits.tool_output_limit)
+        text = cap(mask_text(f"error: {exc}", ctx.secrets), limits.tool_output_limit)
         record.update(ok=False, error=str(exc)[:500])
     record.update(durationSeconds=round(time.monotonic() - started, 3), outputBytes=len(text.encode()))
     out.tool_calls.append(record)

@@ -130,6 +130,7 @@ def test_api_key_from_a_secret_is_sent_and_never_stored(redis_url: str) -> None:
         body["runtime"]["llmConfig"].update(endpoint=llm.url, apiKeySecret="llm/apiKey")
         run = run_workflow(redis_url, body, secrets={"default/llm": {"apiKey": key}})
     assert llm.headers[0]["authorization"] == f"Bearer {key}"
+    assert llm.requests[1]["messages"][-1]["content"] == "I saw ***\n", "a secret must not reach the model"
     assert run.state("investigate").result == {**GOOD, "summary": "key ***"}
     assert key not in run.to_json()
 

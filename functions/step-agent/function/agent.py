@@ -85,7 +85,7 @@ class AgentExecutor:
             timeout_s=(step.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN) * 60,
             token_budget=budget, tool_output_limit=self.defaults.tool_output_limit,
         )
-        ctx = ToolContext(context, {**run.environment, **secrets.env})
+        ctx = ToolContext(context, {**run.environment, **secrets.env}, secrets=tuple(secrets.values))
         llm = OpenAIChat(endpoint=endpoint, model=llm_cfg.model, api_key=secrets.api_key)
         try:
             res = await loop.run_agent(llm=llm, tools=tools, goal=goal, ctx=ctx, limits=limits)

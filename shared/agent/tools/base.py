@@ -28,6 +28,7 @@ class ToolContext:
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
     output_limit: int = 8 * 1024
+    secrets: tuple[str, ...] = ()
 
 
 class Tool(ABC):
