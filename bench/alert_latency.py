@@ -24,7 +24,6 @@ from pathlib import Path
 
 import httpx
 import redis
-
 from cutman.runtime.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def stack_cpu_seconds(root: int) -> float:

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from cutman.runtime.loader import FUNCTIONS
 from cutman.runtime.redis_server import free_port, start_redis
 
