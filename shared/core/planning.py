@@ -232,7 +232,9 @@ def plan_namespace(
     workflows = [w for w in workflows if w.metadata.namespace == namespace]
     sources = [s for s in sources if s.metadata.namespace == namespace]
     plan = plan_triggers(workflows=workflows, sources=sources, sinks=sinks)
-    objects = list(plan.triggers)
+    from .source_planning import plan_source_objects
+
+    objects = [*plan.triggers, *plan_source_objects(sources)]
     if workflows:
         objects.append(status_trigger(namespace))
     names = {w.metadata.name for w in workflows}

@@ -100,6 +100,10 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
               {**base_env, "LISTEN_ADDRESS": f"127.0.0.1:{p}"}, p, state / "logs" / f"{name}.log")
         for name, p in ports.items()
     ]
+    pinger_port = free_port()
+    children.append(Child("pinger", [sys.executable, "-m", "cutman.runtime.pinger", "--redis-url", redis_url,
+                                     "--ingest", f"http://127.0.0.1:{port}", "--port", str(pinger_port)],
+                          dict(base_env), pinger_port, state / "logs" / "pinger.log"))
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -112,7 +116,7 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
         for child in children:
             child.start(verbose)
         for child in children:
-            _wait_ready(child, "/health" if child.name == "broker" else "/health/readiness")
+            _wait_ready(child, "/health" if child.name in ("broker", "pinger") else "/health/readiness")
         info = StackInfo(pid=os.getpid(), port=port, redis_url=redis_url, broker_url=broker_url,
                          services=services)
         info.save(state)

@@ -7,6 +7,7 @@ is not built, an agent tool that does not exist) is refused when applied.
 from __future__ import annotations
 
 from cutman.agent.tools.registry import problems as tool_problems
+from cutman.core.cron import CronError, parse_cron
 from cutman.core.dedupe import DurationError, policy_of
 from cutman.core.matchers import MatcherError, parse_matcher
 from cutman.core.shellsafe import compile_command
@@ -26,11 +27,13 @@ def check_resource(res: Resource) -> None:
 
 
 def _source(src: Source) -> None:
-    if src.spec.type not in (SourceType.WEBHOOK, SourceType.API):
+    if src.spec.type not in (SourceType.WEBHOOK, SourceType.API, SourceType.SCHEDULE):
         raise Invalid(
             f"source type {src.spec.type.value!r} is not available in this cutman version "
-            "(available: webhook, api)", field="spec.type",
+            "(available: webhook, api, schedule)", field="spec.type",
         )
+    if src.spec.type is SourceType.SCHEDULE:
+        _schedule(src)
     endpoint = src.spec.config.endpoint
     if src.spec.type is SourceType.API and endpoint and (
             not endpoint.startswith("/") or any(c.isspace() for c in endpoint)):
@@ -45,6 +48,16 @@ def _source(src: Source) -> None:
         policy_of(src.spec.config.dedupe)
     except DurationError as exc:
         raise Invalid(f"spec.config.{exc}", field="spec.config.dedupe") from None
+
+
+def _schedule(src: Source) -> None:
+    try:
+        parse_cron(src.spec.config.cron or "", timezone=src.spec.config.timezone)
+    except CronError as exc:
+        raise Invalid(f"spec.config.cron: {exc}", field="spec.config.cron") from None
+    if src.spec.config.authentication is not None:
+        raise Invalid("a schedule Source is fed by a PingSource, which cannot authenticate; "
+                      "remove spec.config.authentication", field="spec.config.authentication")
 
 
 def _template(text: str | None, field: str) -> None:

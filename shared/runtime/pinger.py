@@ -1,0 +1,129 @@
+"""The local stand-in for Knative PingSources: fires `schedule` Sources in `cutman dev`.
+
+    python -m cutman.runtime.pinger --redis-url URL --ingest http://127.0.0.1:8080 [--port P]
+
+Every half second it reads the schedule Sources from the compiled config in Redis and,
+for each one due, posts a PingSource-shaped CloudEvent (binary mode, type
+`dev.knative.sources.ping`) to ingest at /sources/<ns>/<name>, as the PingSource the
+reconciler plans in a cluster would. A ping that ingest does not accept is retried with
+the same event id until it is, so ingest maps it to one source event. GET /health on
+`--port` answers 200 for the supervisor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from .. import log as logs
+from ..adapters.store import RedisStore
+from ..core.cron import CronError, Schedule, parse_cron
+from ..core.ids import dns_name
+from ..core.source_planning import ingest_path, ping_data
+from ..errors import CutmanError
+from ..models.cloudevent import make_event, to_binary
+from ..models.resources import Source, SourceType
+
+logger = logs.get("cutman.pinger")
+PING_TYPE = "dev.knative.sources.ping"
+TICK_S = 0.5
+
+
+@dataclass
+class Entry:
+    cron: str
+    schedule: Schedule
+    due: datetime
+    pending: str | None = None
+
+
+class Pinger:
+    def __init__(self, *, store: RedisStore, ingest: str, client: httpx.AsyncClient) -> None:
+        self.store, self.ingest, self.client = store, ingest.rstrip("/"), client
+        self.entries: dict[str, Entry] = {}
+
+    async def tick(self, now: datetime) -> None:
+        sources = {}
+        for doc in await self.store.list_configs("source"):
+            src = Source.model_validate(doc)
+            if src.spec.type is SourceType.SCHEDULE:
+                sources[f"{src.metadata.namespace}/{src.metadata.name}"] = src
+        self.entries = {k: v for k, v in self.entries.items() if k in sources}
+        for key, src in sources.items():
+            cron = f"{src.spec.config.timezone or ''}|{src.spec.config.cron}"
+            entry = self.entries.get(key)
+            if entry is None or entry.cron != cron:
+                try:
+                    schedule = parse_cron(src.spec.config.cron or "", timezone=src.spec.config.timezone)
+                except CronError as exc:
+                    logs.warning(logger, "schedule refused", source=key, reason=str(exc))
+                    continue
+                entry = self.entries[key] = Entry(cron, schedule, schedule.next_after(now))
+            if now >= entry.due:
+                entry.pending = entry.pending or str(uuid.uuid4())
+                if await self._ping(src, entry.pending):
+                    entry.pending = None
+                    entry.due = entry.schedule.next_after(max(now, entry.due))
+
+    async def _ping(self, src: Source, event_id: str) -> bool:
+        meta = src.metadata
+        event = make_event(id=event_id, type=PING_TYPE, data=ping_data(src),
+                           source=f"/apis/v1/namespaces/{meta.namespace}/pingsources/{dns_name('cm-ping', meta.name)}")
+        msg = to_binary(event)
+        try:
+            resp = await self.client.post(self.ingest + ingest_path(src), headers=msg.headers, content=msg.body)
+        except httpx.HTTPError as exc:
+            logs.warning(logger, "ping not delivered", source=f"{meta.namespace}/{meta.name}", reason=str(exc))
+            return False
+        if resp.status_code >= 300:
+            logs.warning(logger, "ping refused", source=f"{meta.namespace}/{meta.name}", status=resp.status_code)
+            return resp.status_code < 500 and resp.status_code not in (404, 409, 429)
+        logs.info(logger, "ping delivered", source=f"{meta.namespace}/{meta.name}", event=event_id)
+        return True
+
+
+async def _health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK")
+        await writer.drain()
+    writer.close()
+
+
+async def serve(*, redis_url: str, ingest: str, port: int) -> None:
+    logs.setup("pinger")
+    store = RedisStore(redis_url)
+    server = await asyncio.start_server(_health, "127.0.0.1", port)
+    async with httpx.AsyncClient(timeout=10) as client:
+        pinger = Pinger(store=store, ingest=ingest, client=client)
+        try:
+            while True:
+                try:
+                    await pinger.tick(datetime.now(UTC))
+                except CutmanError as exc:
+                    logs.warning(logger, "tick failed", reason=exc.message)
+                await asyncio.sleep(TICK_S)
+        finally:
+            server.close()
+            await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m cutman.runtime.pinger")
+    p.add_argument("--redis-url", required=True)
+    p.add_argument("--ingest", required=True, help="ingest's base URL")
+    p.add_argument("--port", type=int, required=True, help="port for GET /health")
+    args = p.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(redis_url=args.redis_url, ingest=args.ingest, port=args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
