@@ -375,3 +375,24 @@ def test_api_trouble_becomes_retryable_errors(redis_url: str) -> None:
             dead.close()
 
     run(redis_url, scenario)
+
+
+def test_schedule_source_ping_source_applied_and_removed(redis_url: str) -> None:
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        wf = workflow(sinks=())
+        nightly = cr("Source", "nightly", {"type": "schedule", "config": {"cron": "0 3 * * *"},
+                                           "triggerWorkflow": "triage"})
+        for body in (wf, nightly):
+            put(emu, body)
+            await rec.apply(body)
+        pings = emu.raw_objects("pingsources", NS)
+        assert set(pings) == {"cm-ping-nightly"}
+        ping = pings["cm-ping-nightly"]
+        assert errors(knative_schemas()[("sources.knative.dev/v1", "PingSource")], ping) == []
+        assert ping["metadata"]["ownerReferences"][0]["uid"] == nightly["metadata"]["uid"]
+        assert "cm-triage-start-nightly" in emu.raw_objects("triggers", NS)
+        result = await rec.delete(nightly)
+        assert emu.raw_objects("pingsources", NS) == {}
+        assert "PingSource/cm-ping-nightly" in result["deleted"]
+
+    run(redis_url, scenario)

@@ -156,3 +156,21 @@ def test_plan_is_independent_of_input_order() -> None:
     b = plan_namespace(namespace=NS, workflows=wfs[::-1], sources=srcs[::-1], sinks=[snk("k")])
     assert a == b
     assert len(a.keys()) == len(a.objects) == 4 * 3 + 1
+
+
+def test_schedule_sources_get_ping_sources_valid_under_the_knative_schema() -> None:
+    nightly = Source.model_validate({
+        "apiVersion": "cutman.dev/v1alpha1", "kind": "Source",
+        "metadata": {"name": "nightly", "namespace": NS, "uid": "u-2"},
+        "spec": {"type": "schedule", "config": {"cron": "0 3 * * *", "timezone": "Europe/Paris"},
+                 "triggerWorkflow": "triage"},
+    })
+    plan = plan_namespace(namespace=NS, workflows=[wf()], sources=[nightly, src("am", "triage")], sinks=[])
+    pings = [o for o in plan.objects if o["kind"] == "PingSource"]
+    assert [p["metadata"]["name"] for p in pings] == ["cm-ping-nightly"]
+    schema = knative_schemas()[("sources.knative.dev/v1", "PingSource")]
+    assert errors(schema, pings[0]) == []
+    assert "cm-triage-start-nightly" in names(plan)
+    valid_triggers = [o for o in plan.objects if o["kind"] == "Trigger"]
+    trigger_schema = knative_schemas()[("eventing.knative.dev/v1", "Trigger")]
+    assert all(errors(trigger_schema, t) == [] for t in valid_triggers)
