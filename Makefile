@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck bench deps venv clean
+.PHONY: run test unit lint typecheck bench deps venv clean crds
 
 run: $(STAMP) deps-run
 	$(BIN)/cutman dev --port $(PORT) -f deploy/examples
@@ -23,6 +23,10 @@ bench: $(STAMP) deps-run
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench
+
+# deploy/knative/crds.yaml from the pydantic models (a unit test fails when they drift).
+crds: $(STAMP)
+	$(BIN)/python -m cutman.models.crd > deploy/knative/crds.yaml
 
 typecheck: $(STAMP)
 	@mkdir -p .typecheck && ln -sfn ../shared .typecheck/cutman
