@@ -24,7 +24,7 @@ K8S_VERSION = "1.33"
 
 def test_crds_yaml_matches_the_models() -> None:
     assert CRDS.read_text() == render(), (
-        "deploy/knative/crds.yaml drifted from shared/models/resources.py; regenerate with "
+        "deploy/knative/crds.yaml drifted from shared/models/resources.py; regenerate with `make crds` or "
         "`.venv/bin/python -m cutman.models.crd > deploy/knative/crds.yaml`"
     )
 
