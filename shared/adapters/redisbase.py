@@ -18,6 +18,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import CutmanError, Unavailable
 
+MAX_CONNECTIONS = 100
+POOL_WAIT_S = 10
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -37,10 +39,14 @@ def wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, 
 
 class RedisBase:
     def __init__(self, url: str) -> None:
-        self._r: aioredis.Redis = aioredis.Redis.from_url(
+        # A blocking pool: past MAX_CONNECTIONS concurrent commands wait for a free
+        # connection (up to POOL_WAIT_S) instead of failing at once, as redis-py's default
+        # pool does past 100; a burst of webhooks then queues rather than answering 503.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10,
-            health_check_interval=30,
+            health_check_interval=30, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
         )
+        self._r: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._scripts: dict[str, AsyncScript] = {}
 
     def _script(self, source: str) -> AsyncScript:

@@ -78,3 +78,20 @@ async def _repeat(url: str) -> None:
 
 def test_repeat_after_and_dedupe_disabled(redis_url: str) -> None:
     asyncio.run(_repeat(redis_url))
+
+
+async def _many(url: str) -> list[Decision]:
+    s = RedisAlertStore(url)
+    try:
+        verdicts = await asyncio.gather(*(
+            s.dedupe(SRC, [claim(event=f"e{i}")], max_active_s=60, token=f"t{i}", lease_s=30) for i in range(500)))
+        return [v[0].decision for v in verdicts]
+    finally:
+        await s.close()
+
+
+def test_500_concurrent_claims_on_one_client_queue_for_connections_and_one_wins(redis_url: str) -> None:
+    """More concurrent commands than the pool's connections wait for one instead of failing."""
+    decisions = asyncio.run(_many(redis_url))
+    assert decisions.count(Decision.FIRING) == 1
+    assert decisions.count(Decision.INFLIGHT) == 499
