@@ -69,13 +69,15 @@ for i = 1, #KEYS do
   local k = KEYS[i]
   local base = 7 + (i - 1) * 3
   local status, ev, name = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
-  local f = redis.call('HMGET', k, 'status', 'pending', 'emitted', 'event', 'resolvedEvent')
-  local cur, pending = f[1], tonumber(f[2])
+  local f = redis.call('HMGET', k, 'status', 'pending', 'emitted', 'event', 'resolvedEvent', 'token')
+  local cur, pending, mine = f[1], tonumber(f[2]), f[6] == token
   if status == 'firing' then
     if cur == 'firing' then
       redis.call('HINCRBY', k, 'count', 1)
       redis.call('HSET', k, 'lastSeen', now)
-      if pending and now - pending < lease then
+      if pending and mine then
+        out[i] = {'duplicate', f[4]}
+      elseif pending and now - pending < lease then
         out[i] = {'inflight', f[4]}
       elseif pending then
         redis.call('HSET', k, 'pending', now, 'token', token)
@@ -100,6 +102,8 @@ for i = 1, #KEYS do
         'resolvedEvent', ev, 'token', token, 'pending', now)
       redis.call('EXPIRE', k, hist)
       out[i] = {'resolved', ev}
+    elseif cur == 'resolved' and pending and mine then
+      out[i] = {'ignored', ''}
     elseif cur == 'resolved' and pending and now - pending < lease then
       out[i] = {'inflight', f[5]}
     elseif cur == 'resolved' and pending then

@@ -95,3 +95,21 @@ def test_500_concurrent_claims_on_one_client_queue_for_connections_and_one_wins(
     decisions = asyncio.run(_many(redis_url))
     assert decisions.count(Decision.FIRING) == 1
     assert decisions.count(Decision.INFLIGHT) == 499
+
+
+async def _same_alert_twice_in_one_notification(url: str) -> None:
+    s = RedisAlertStore(url)
+    try:
+        d = await s.dedupe(SRC, [claim(event="e1"), claim(event="e2"), claim("resolved", fp="fp9", event="r1")],
+                           max_active_s=60, token="t1", lease_s=30)
+        assert [(v.decision, v.event_id) for v in d] == [
+            (Decision.FIRING, "e1"), (Decision.DUPLICATE, "e1"), (Decision.IGNORED, "")]
+        await s.confirm_dedupe(SRC, ["fp1", "fp1"], token="t1")
+        assert (await s.source_stats(SRC))["eventsProcessed"] == "1"
+    finally:
+        await s.close()
+
+
+def test_same_alert_twice_in_one_notification_is_one_event_not_inflight(redis_url: str) -> None:
+    """A notification repeating an alert must not wait on its own claim (that was a 503)."""
+    asyncio.run(_same_alert_twice_in_one_notification(redis_url))
