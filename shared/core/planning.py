@@ -233,8 +233,10 @@ def plan_namespace(
     sources = [s for s in sources if s.metadata.namespace == namespace]
     plan = plan_triggers(workflows=workflows, sources=sources, sinks=sinks)
     from .source_planning import plan_source_objects
+    from .watch_planning import plan_watch_objects
 
-    objects = [*plan.triggers, *plan_source_objects(sources)]
+    watchers, watch_problems = plan_watch_objects(sources)
+    objects = [*plan.triggers, *plan_source_objects(sources), *watchers]
     if workflows:
         objects.append(status_trigger(namespace))
     names = {w.metadata.name for w in workflows}
@@ -245,4 +247,6 @@ def plan_namespace(
         for s in sources
         if s.spec.trigger_workflow and s.spec.trigger_workflow not in names
     }
+    for key, found in watch_problems.items():
+        source_problems[key] = source_problems.get(key, ()) + found
     return NamespacePlan(tuple(objects), dict(plan.problems), source_problems)

@@ -21,7 +21,9 @@ import yaml
 from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.kube import KubeCluster
 from cutman.adapters.store import RedisStore
+from cutman.core.planning import plan_namespace
 from cutman.errors import Invalid, Unavailable
+from cutman.models.resources import Source
 from cutman.runtime.loader import load
 from cutman.runtime.redis_server import free_port
 from kubernetes import client
@@ -394,5 +396,24 @@ def test_schedule_source_ping_source_applied_and_removed(redis_url: str) -> None
         result = await rec.delete(nightly)
         assert emu.raw_objects("pingsources", NS) == {}
         assert "PingSource/cm-ping-nightly" in result["deleted"]
+
+    run(redis_url, scenario)
+
+
+def test_planned_api_server_source_applied_through_the_backend(redis_url: str) -> None:
+    """kubernetes Sources are still refused at apply (checks); their planned
+    ApiServerSource already goes through the backend like any owned object."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        watch = Source.model_validate(cr("Source", "pods", {
+            "type": "kubernetes", "config": {"resource": "v1/Pod", "labelSelector": "app=web"},
+            "triggerWorkflow": "triage"}))
+        plan = plan_namespace(namespace=NS, workflows=[], sources=[watch], sinks=[])
+        cluster = rec.cluster
+        assert await cluster.apply_objects(NS, plan.objects) == []
+        applied = emu.raw_objects("apiserversources", NS)["cm-watch-pods"]
+        assert applied["spec"]["resources"][0]["selector"] == {"matchLabels": {"app": "web"}}
+        assert await cluster.apply_objects(NS, []) == ["ApiServerSource/cm-watch-pods"]
+        assert emu.raw_objects("apiserversources", NS) == {}
 
     run(redis_url, scenario)

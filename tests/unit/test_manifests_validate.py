@@ -74,7 +74,8 @@ def test_install_has_the_pieces() -> None:
         assert ("Service", f"cutman-{name}") in kinds
     for piece in [("Broker", "default"), ("ApiServerSource", "cutman-resources"),
                   ("SinkBinding", "cutman-ingest"), ("Deployment", "cutman-redis"),
-                  ("Role", "cutman-reconciler"), ("CustomResourceDefinition", "workflows.cutman.dev")]:
+                  ("Role", "cutman-reconciler"), ("CustomResourceDefinition", "workflows.cutman.dev"),
+                  ("ServiceAccount", "cutman-source-watcher")]:
         assert piece in kinds
 
 
@@ -88,6 +89,13 @@ def test_functions_scale_to_zero_with_readiness() -> None:
         if container["image"] == "cutman":
             assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
             assert tmpl["spec"]["timeoutSeconds"] > 0
+
+
+def test_planned_api_server_sources_use_the_installed_watcher_account() -> None:
+    from cutman.core.watch_planning import WATCHER_SA
+
+    role = next(d for _, d in DOCS if d["kind"] == "Role" and d["metadata"]["name"] == WATCHER_SA)
+    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in role["rules"])
 
 
 def test_reconciler_role_is_least_privilege() -> None:

@@ -174,3 +174,41 @@ def test_schedule_sources_get_ping_sources_valid_under_the_knative_schema() -> N
     valid_triggers = [o for o in plan.objects if o["kind"] == "Trigger"]
     trigger_schema = knative_schemas()[("eventing.knative.dev/v1", "Trigger")]
     assert all(errors(trigger_schema, t) == [] for t in valid_triggers)
+
+
+def kube_src(name: str, resource: str, selector: str | None = None) -> Source:
+    config: dict[str, Any] = {"resource": resource}
+    if selector is not None:
+        config["labelSelector"] = selector
+    return Source.model_validate({
+        "apiVersion": "cutman.dev/v1alpha1", "kind": "Source",
+        "metadata": {"name": name, "namespace": NS, "uid": "u-3"},
+        "spec": {"type": "kubernetes", "config": config, "triggerWorkflow": "triage"},
+    })
+
+
+def test_kubernetes_sources_get_api_server_sources_valid_under_the_knative_schema() -> None:
+    plan = plan_namespace(namespace=NS, workflows=[wf()], sinks=[], sources=[
+        kube_src("pods", "Pod", "app=web, tier==db,canary"), kube_src("deploys", "apps/v1/Deployment")])
+    watchers = {o["metadata"]["name"]: o for o in plan.objects if o["kind"] == "ApiServerSource"}
+    assert set(watchers) == {"cm-watch-pods", "cm-watch-deploys"}
+    schema = knative_schemas()[("sources.knative.dev/v1", "ApiServerSource")]
+    for obj in watchers.values():
+        assert errors(schema, obj) == [], obj["metadata"]["name"]
+        assert obj["spec"]["serviceAccountName"] == "cutman-source-watcher"
+        assert obj["spec"]["mode"] == "Resource"
+        assert obj["metadata"]["ownerReferences"][0]["kind"] == "Source"
+    pods = watchers["cm-watch-pods"]["spec"]
+    assert pods["resources"] == [{"apiVersion": "v1", "kind": "Pod", "selector": {
+        "matchLabels": {"app": "web", "tier": "db"},
+        "matchExpressions": [{"key": "canary", "operator": "Exists"}]}}]
+    assert pods["sink"]["uri"] == f"/sources/{NS}/pods"
+    assert watchers["cm-watch-deploys"]["spec"]["resources"] == [{"apiVersion": "apps/v1", "kind": "Deployment"}]
+    assert plan.source_problems == {}
+
+
+def test_unusable_label_selector_is_a_source_problem_not_an_object() -> None:
+    plan = plan_namespace(namespace=NS, workflows=[wf()], sinks=[],
+                          sources=[kube_src("pods", "Pod", "tier in (a,b)")])
+    assert not [o for o in plan.objects if o["kind"] == "ApiServerSource"]
+    assert "labelSelector term 'tier in (a'" in plan.source_problems[f"{NS}/pods"][0]

@@ -198,8 +198,11 @@ class Reconciler:
             problems = (wf_problems if kind is Kind.WORKFLOW else src_problems).get(key, ())
             counters = await self._counters(res, key)
             previous = res.status.dump() if res.status is not None else None
+            reason = None
+            if kind is Kind.SOURCE and any(not p.startswith("workflow ") for p in problems):
+                reason = Reason.INVALID
             status = desired_status(kind=kind, problems=problems, previous=previous,
-                                    generation=meta.generation, now=now, counters=counters)
+                                    generation=meta.generation, now=now, counters=counters, reason=reason)
             if changed(previous, status):
                 await self.cluster.patch_status(kind, meta.namespace, meta.name, status)
                 await self._record(kind, key, status)
