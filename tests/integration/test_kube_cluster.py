@@ -400,20 +400,24 @@ def test_schedule_source_ping_source_applied_and_removed(redis_url: str) -> None
     run(redis_url, scenario)
 
 
-def test_planned_api_server_source_applied_through_the_backend(redis_url: str) -> None:
-    """kubernetes Sources are still refused at apply (checks); their planned
-    ApiServerSource already goes through the backend like any owned object."""
+def test_kubernetes_source_api_server_source_applied_and_removed(redis_url: str) -> None:
+    """A kubernetes Source, applied through the reconciler, becomes an owned ApiServerSource
+    (Resource mode, label selector) that goes away with its Source."""
 
     async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
-        watch = Source.model_validate(cr("Source", "pods", {
-            "type": "kubernetes", "config": {"resource": "v1/Pod", "labelSelector": "app=web"},
-            "triggerWorkflow": "triage"}))
-        plan = plan_namespace(namespace=NS, workflows=[], sources=[watch], sinks=[])
-        cluster = rec.cluster
-        assert await cluster.apply_objects(NS, plan.objects) == []
+        wf = workflow(sinks=())
+        pods = cr("Source", "pods", {"type": "kubernetes",
+                                     "config": {"resource": "v1/Pod", "labelSelector": "app=web"},
+                                     "triggerWorkflow": "triage"})
+        for body in (wf, pods):
+            put(emu, body)
+            await rec.apply(body)
         applied = emu.raw_objects("apiserversources", NS)["cm-watch-pods"]
         assert applied["spec"]["resources"][0]["selector"] == {"matchLabels": {"app": "web"}}
-        assert await cluster.apply_objects(NS, []) == ["ApiServerSource/cm-watch-pods"]
+        assert errors(knative_schemas()[("sources.knative.dev/v1", "ApiServerSource")], applied) == []
+        assert applied["metadata"]["ownerReferences"][0]["uid"] == pods["metadata"]["uid"]
+        result = await rec.delete(pods)
         assert emu.raw_objects("apiserversources", NS) == {}
+        assert "ApiServerSource/cm-watch-pods" in result["deleted"]
 
     run(redis_url, scenario)

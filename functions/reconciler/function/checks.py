@@ -12,6 +12,7 @@ from cutman.core.dedupe import DurationError, policy_of
 from cutman.core.matchers import MatcherError, parse_matcher
 from cutman.core.shellsafe import compile_command
 from cutman.core.templating import TemplateError, check
+from cutman.core.watch_planning import label_selector
 from cutman.errors import Invalid
 from cutman.models.resources import Resource, Sink, Source, SourceType, Step, StepType, Workflow
 from cutman.sinks import plugin_for
@@ -27,13 +28,10 @@ def check_resource(res: Resource) -> None:
 
 
 def _source(src: Source) -> None:
-    if src.spec.type not in (SourceType.WEBHOOK, SourceType.API, SourceType.SCHEDULE):
-        raise Invalid(
-            f"source type {src.spec.type.value!r} is not available in this cutman version "
-            "(available: webhook, api, schedule)", field="spec.type",
-        )
     if src.spec.type is SourceType.SCHEDULE:
         _schedule(src)
+    if src.spec.type is SourceType.KUBERNETES:
+        _kubernetes(src)
     endpoint = src.spec.config.endpoint
     if src.spec.type is SourceType.API and endpoint and (
             not endpoint.startswith("/") or any(c.isspace() for c in endpoint)):
@@ -57,6 +55,16 @@ def _schedule(src: Source) -> None:
         raise Invalid(f"spec.config.cron: {exc}", field="spec.config.cron") from None
     if src.spec.config.authentication is not None:
         raise Invalid("a schedule Source is fed by a PingSource, which cannot authenticate; "
+                      "remove spec.config.authentication", field="spec.config.authentication")
+
+
+def _kubernetes(src: Source) -> None:
+    try:
+        label_selector(src.spec.config.label_selector or "")
+    except ValueError as exc:
+        raise Invalid(f"spec.config.labelSelector: {exc}", field="spec.config.labelSelector") from None
+    if src.spec.config.authentication is not None:
+        raise Invalid("a kubernetes Source is fed by an ApiServerSource, which cannot authenticate; "
                       "remove spec.config.authentication", field="spec.config.authentication")
 
 
