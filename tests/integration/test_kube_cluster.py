@@ -21,9 +21,7 @@ import yaml
 from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.kube import KubeCluster
 from cutman.adapters.store import RedisStore
-from cutman.core.planning import plan_namespace
 from cutman.errors import Invalid, Unavailable
-from cutman.models.resources import Source
 from cutman.runtime.loader import load
 from cutman.runtime.redis_server import free_port
 from kubernetes import client

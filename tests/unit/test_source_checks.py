@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from cutman.errors import Invalid
 from cutman.models.resources import Source
 from cutman.runtime.loader import load
