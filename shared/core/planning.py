@@ -167,7 +167,11 @@ def plan_workflow(
                 namespace=ns,
                 workflow=name,
                 role="sink",
-                attributes={"type": EventType.RUN_FINISHED.value, Ext.WORKFLOW.value: key},
+                filters=[{"all": [
+                    {"exact": {Ext.WORKFLOW.value: key}},
+                    {"any": [{"exact": {"type": EventType.RUN_FINISHED.value}},
+                             {"exact": {"type": EventType.RUN_AWAITING_APPROVAL.value}}]},
+                ]}],
                 service=SERVICES["sink"],
                 uri=f"/sinks/{ns}/{sink}",
                 delivery={"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S"},

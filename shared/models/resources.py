@@ -341,6 +341,8 @@ class SinkConfig(Spec):
     workflow_name: str | None = None
     trigger_condition: str | None = None
     template: str | None = None
+    approval_template: str | None = Field(
+        default=None, description="What to send when a run waits for approval (default: a line with the links)")
     format: Literal["json", "text", "yaml"] | None = None
     pretty: bool | None = None
     bucket: str | None = None

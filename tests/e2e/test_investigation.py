@@ -184,6 +184,10 @@ def test_approval_by_cli_and_denial_by_signed_link(env: tuple[Stack, ScriptedOpe
     approved, denied = by_pod["web-2"]["id"], by_pod["web-3"]["id"]
     assert by_pod["web-2"]["steps"][0]["approval"]["decision"] is None
     assert "approval: pending" in stack.cli("runs", "get", approved).stdout
+    announced = f"[cutman] default/gated run {approved} waits for approval of step fix until "
+    line = stack.wait_for(lambda: next((ln for ln in stack.lines if ln.startswith(announced)), None),
+                          what="the console sink to announce the approval")
+    assert f"Approve: {stack.base}/approvals/" in line and f"Deny: {stack.base}/approvals/" in line
 
     done = stack.cli("approve", approved, "fix", "--by", "ana")
     assert done.stdout == f"run {approved} step fix approved by ana\n"

@@ -49,6 +49,11 @@ def test_start_step_and_sink_triggers() -> None:
     assert t["cm-triage-step-b"]["spec"]["filter"]["attributes"] == {
         "type": "dev.cutman.step.requested", "workflow": "default/triage", "step": "b"}
     assert t["cm-triage-sink-console"]["spec"]["subscriber"]["uri"] == "/sinks/default/console"
+    sink_spec = t["cm-triage-sink-console"]["spec"]
+    assert matches(sink_spec, {"type": "dev.cutman.run.finished", "workflow": "default/triage"})
+    assert matches(sink_spec, {"type": "dev.cutman.run.awaitingapproval", "workflow": "default/triage"})
+    assert not matches(sink_spec, {"type": "dev.cutman.run.finished", "workflow": "default/other"})
+    assert not matches(sink_spec, {"type": "dev.cutman.step.requested", "workflow": "default/triage"})
     assert plan.problems == {}
     for trig in plan.triggers:
         assert trig["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cutman"

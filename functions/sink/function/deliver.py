@@ -28,33 +28,41 @@ class Delivery:
     store: Store
     http: httpx.AsyncClient
 
-    async def deliver(self, *, path: str, run_id: str | None) -> dict[str, Any]:
+    async def deliver(
+        self, *, path: str, run_id: str | None, approval: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send `run` (finished, or waiting for the `approval` described) to the Sink at `path`."""
         parts = path.strip("/").split("/")
         if len(parts) != 3 or parts[0] != "sinks":
             raise BadRequest(f"sink path must be /sinks/<namespace>/<sink>, got {path}")
         if not run_id:
-            raise BadRequest("run.finished needs the `run` extension")
+            raise BadRequest("the event needs the `run` extension")
         key, sink = f"{parts[1]}/{parts[2]}", parts[2]
+        record_key = f"{sink}:approval:{approval.get('step')}" if approval else sink
         cfg = await self.store.get_config("sink", key)
         if cfg is None:
             raise NotFound(f"sink {key} is not configured")
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist")
-        done = (await self.store.sink_records(run_id)).get(sink)
+        done = (await self.store.sink_records(run_id)).get(record_key)
         if done and done.get("phase") in (DELIVERED, SKIPPED):
             return done
-        token, lease = uuid.uuid4().hex, sink_lease_key(run_id, sink)
+        token, lease = uuid.uuid4().hex, sink_lease_key(run_id, record_key)
         if not await self.store.acquire(lease, token, 120):
             raise Conflict(f"sink {sink} is already delivering run {run_id}")
         try:
-            record = await self._send(SinkSpec.model_validate(cfg["spec"]), run, sink)
+            record = await self._send(SinkSpec.model_validate(cfg["spec"]), run, record_key, approval)
         finally:
             await self.store.release(lease, token)
         return record
 
-    async def _send(self, spec: SinkSpec, run: Any, sink: str) -> dict[str, Any]:
+    async def _send(
+        self, spec: SinkSpec, run: Any, sink: str, approval: dict[str, Any] | None
+    ) -> dict[str, Any]:
         context = build_context(run)
+        if approval:
+            context["approval"] = approval
         record: dict[str, Any] = {"sink": sink, "type": spec.type.value, "time": clock.now()}
         try:
             if spec.condition and not is_truthy(render(spec.condition, context)):
