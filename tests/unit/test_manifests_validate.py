@@ -104,9 +104,29 @@ def test_reconciler_role_is_least_privilege() -> None:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         if "secrets" in rule["resources"]:
             assert rule["verbs"] == ["get"] and rule["resourceNames"]
-    secrets = {d["metadata"]["name"] for _, d in DOCS if d["kind"] == "Secret"}
+    env_only = {ref["secretKeyRef"]["name"] for ref in _env_secret_refs()}
+    secrets = {d["metadata"]["name"] for _, d in DOCS if d["kind"] == "Secret"} - env_only
     names = next(r["resourceNames"] for r in role["rules"] if "secrets" in r["resources"])
     assert secrets <= set(names)
+    assert not env_only & set(names), "Secrets given to functions as env need no API access"
+
+
+def _env_secret_refs() -> list[dict[str, Any]]:
+    refs = []
+    for _, d in DOCS:
+        if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1":
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                refs += [e["valueFrom"] for e in c.get("env", []) if "valueFrom" in e]
+    return refs
+
+
+def test_approval_key_reaches_the_functions_that_sign_or_check_links() -> None:
+    users = {d["metadata"]["name"] for _, d in DOCS if d["apiVersion"] == "serving.knative.dev/v1"
+             and any(e["name"] == "CUTMAN_APPROVAL_KEY"
+                     for c in d["spec"]["template"]["spec"]["containers"] for e in c.get("env", []))}
+    assert users == {"cutman-ingest", "cutman-step-cli", "cutman-step-agent"}
+    secret = next(d for _, d in DOCS if d["kind"] == "Secret" and d["metadata"]["name"] == "cutman-approvals")
+    assert set(secret["stringData"]) == {"key", "publicURL"}
 
 
 @pytest.mark.parametrize(
