@@ -1,7 +1,8 @@
 """The `Store` port (ARCHITECTURE 5) and its Redis implementation, composed by concept.
 
 Each concept lives in its own module: alert lifecycle (alert_store), runs (run_store),
-compiled config and routes (config_store), secrets in local mode (secret_store). All
+compiled config and routes (config_store), secrets in local mode (secret_store), run and
+sink counters (stats_store). All
 share one connection and one error translation (redisbase).
 """
 
@@ -13,16 +14,17 @@ from .alert_store import AlertStore, Claim, RedisAlertStore, fp_key
 from .config_store import ConfigStore, RedisConfigStore
 from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .secret_store import RedisSecretStore, SecretStore
+from .stats_store import RedisStatsStore, StatsStore
 
 __all__ = [
     "RUN_RETENTION_S", "Claim", "RedisStore", "Store", "fp_key", "lease_key", "run_key", "sink_lease_key",
 ]
 
 
-class Store(AlertStore, RunStore, ConfigStore, SecretStore, Protocol):
+class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
-class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore):
+class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore, RedisStatsStore):
     """`Store` on Redis (standalone, or Cluster thanks to the hash tags)."""

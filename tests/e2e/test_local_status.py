@@ -14,12 +14,12 @@ from tests.e2e.test_walking_skeleton import finished_runs, payload
 from tests.stack import Stack
 
 
-def workflow_status(stack: Stack) -> dict[str, Any]:
+def workflow_status(stack: Stack, key: str = "workflow:default/triage") -> dict[str, Any]:
     info = StackInfo.load(stack.state)
     assert info is not None
     client = redis.Redis.from_url(info.redis_url)
     try:
-        raw = client.get("cm:cfg:workflow:default/triage")
+        raw = client.get(f"cm:cfg:{key}")
     finally:
         client.close()
     assert raw is not None
@@ -37,3 +37,20 @@ def test_run_finished_updates_workflow_status(stack: Stack) -> None:
     status = stack.wait_for(lambda: workflow_status(stack).get("lastRun") == runs[0]["id"] and workflow_status(stack),
                             what="the Workflow's lastRun")
     assert status["phase"] == runs[0]["phase"]
+    assert status["runsTotal"] == 1 and status["runsSucceeded"] == 1
+
+
+def test_counters_count_each_run_once_and_sinks_report_deliveries(stack: Stack) -> None:
+    first = payload("01-HighCPUUsage-firing-1alerts.json")
+    second = payload("02-PodCrashLooping-firing-1alerts.json")
+    assert stack.post("/webhook/alerts", first).is_success
+    stack.wait_for(lambda: workflow_status(stack).get("runsTotal") == 1, what="the first run counted")
+    assert stack.post("/webhook/alerts", first).json()["duplicates"] == 1
+    assert stack.post("/webhook/alerts", second).is_success
+    status = stack.wait_for(lambda: workflow_status(stack).get("runsTotal") == 2 and workflow_status(stack),
+                            what="the second run counted")
+    assert status["runsSucceeded"] == 2 and "runsFailed" not in status
+    sink = stack.wait_for(lambda: workflow_status(stack, "sink:default/console").get("messagesSent"),
+                          what="the console Sink's counters")
+    assert sink >= 1
+    assert workflow_status(stack, "sink:default/console")["lastSentTime"]

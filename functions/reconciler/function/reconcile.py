@@ -27,7 +27,7 @@ from cutman.models.secret import is_secret, secret_data
 from .checks import check_resource
 from .secrets import workflow_secrets
 from .sources import compile_config, route_of
-from .status import Reason, changed, desired_status, source_counters
+from .status import Reason, changed, desired_status, sink_counters, source_counters
 
 logger = logs.get("cutman.reconciler")
 
@@ -133,10 +133,25 @@ class Reconciler:
         if not ns or not name or not run:
             raise BadRequest("run.finished needs the workflow (ns/name) and run extensions")
         async with self.lock:
-            status = {"lastRun": run, "phase": phase}
+            await self.store.count_run(workflow, run, phase)
+            status = {"lastRun": run, "phase": phase, **await self.store.workflow_stats(workflow)}
             await self.cluster.patch_status(Kind.WORKFLOW, ns, name, status)
             await self._record(Kind.WORKFLOW, workflow, status)
+            await self._sink_statuses(workflow)
         return {"result": f"Workflow {workflow} last run {run} {phase}"}
+
+    async def _sink_statuses(self, workflow: str) -> None:
+        """Publish the counters of the workflow's Sinks (they lag the run's own delivery by one)."""
+        doc = await self.store.get_config("workflow", workflow)
+        ns = workflow.partition("/")[0]
+        for sink in (doc or {}).get("spec", {}).get("sinks", []):
+            key = f"{ns}/{sink}"
+            if await self.store.get_config("sink", key) is None:
+                continue
+            counters = sink_counters(await self.store.sink_stats(key))
+            if counters:
+                await self.cluster.patch_status(Kind.SINK, ns, sink, counters)
+                await self._record(Kind.SINK, key, counters)
 
     async def resync(self, namespaces: Sequence[str]) -> dict[str, Any]:
         """Make Redis and the owned objects match the CRs the API has (after missed events)."""
@@ -224,5 +239,5 @@ class Reconciler:
             runs = await self.store.list_runs(workflow=key, limit=1)
             if runs:
                 out |= {"lastRun": runs[0].id, "phase": runs[0].phase.value}
-            return out
-        return {}
+            return out | await self.store.workflow_stats(key)
+        return sink_counters(await self.store.sink_stats(key))

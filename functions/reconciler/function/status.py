@@ -93,5 +93,16 @@ def source_counters(stats: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def sink_counters(stats: Mapping[str, str]) -> dict[str, Any]:
+    """The sink function's counters (`cm:sinkstat`) as Sink status fields."""
+    out: dict[str, Any] = {}
+    if "messagesSent" in stats:
+        out["messagesSent"] = int(stats["messagesSent"])
+    for field in ("lastSentTime", "lastError"):
+        if stats.get(field):
+            out[field] = stats[field]
+    return out
+
+
 def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

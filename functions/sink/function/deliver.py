@@ -52,13 +52,13 @@ class Delivery:
         if not await self.store.acquire(lease, token, 120):
             raise Conflict(f"sink {sink} is already delivering run {run_id}")
         try:
-            record = await self._send(SinkSpec.model_validate(cfg["spec"]), run, record_key, approval)
+            record = await self._send(SinkSpec.model_validate(cfg["spec"]), run, record_key, approval, key)
         finally:
             await self.store.release(lease, token)
         return record
 
     async def _send(
-        self, spec: SinkSpec, run: Any, sink: str, approval: dict[str, Any] | None
+        self, spec: SinkSpec, run: Any, sink: str, approval: dict[str, Any] | None, key: str
     ) -> dict[str, Any]:
         context = build_context(run)
         if approval:
@@ -72,11 +72,19 @@ class Delivery:
                 record.update(phase=DELIVERED, detail=detail)
         except Unavailable as exc:
             record.update(phase=FAILED, detail=exc.message, retrying=True)
-            await self.store.record_sink(run.id, sink, record)
+            await self._record(run.id, sink, record, key)
             raise
         except (PermanentError, TemplateError) as exc:
             record.update(phase=FAILED, detail=exc.message)
-            await self.store.record_sink(run.id, sink, record)
+            await self._record(run.id, sink, record, key)
             raise
-        await self.store.record_sink(run.id, sink, record)
+        await self._record(run.id, sink, record, key)
         return record
+
+    async def _record(self, run_id: str, sink: str, record: dict[str, Any], key: str) -> None:
+        """On the run (what happened to this delivery), then in the Sink's counters."""
+        await self.store.record_sink(run_id, sink, record)
+        if record["phase"] == DELIVERED:
+            await self.store.count_sink(key, when=record["time"])
+        elif record["phase"] == FAILED:
+            await self.store.count_sink(key, when=record["time"], error=record["detail"])
