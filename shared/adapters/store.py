@@ -2,8 +2,8 @@
 
 Each concept lives in its own module: alert lifecycle (alert_store), runs (run_store),
 compiled config and routes (config_store), secrets in local mode (secret_store), run and
-sink counters (stats_store). All
-share one connection and one error translation (redisbase).
+sink counters (stats_store). All share one connection and one error translation
+(redisbase).
 """
 
 from __future__ import annotations
