@@ -25,7 +25,7 @@ from .core.approval import make_token
 from .errors import Conflict, NotFound
 from .models.cloudevent import make_event
 from .models.events import EventType, Ext
-from .models.run import Decision, Run
+from .models.run import Decision, Run, StepPhase
 
 APPROVAL_PATH = "/approvals/"
 
@@ -112,3 +112,28 @@ async def apply_decision(store: Store, *, run_id: str, step: str, decision: Deci
         return Applied(resume_event(decided, step, decision))
     finally:
         await store.release(key, token)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """An approval past its deadline; `event` resumes its step (which then fails), if still waiting."""
+
+    run: str
+    step: str
+    event: CloudEvent | None
+
+
+async def due_expiries(store: Store, *, now: float, limit: int = 100) -> list[Expiry]:
+    """The approvals a sweep must expire: nobody answered, and their deadline passed.
+
+    Expiring is the step's own decision (engine.gate fails it when it is requested after
+    the deadline); the sweep only makes sure it is requested. An approval already
+    answered yields no event, only its index entry to forget.
+    """
+    out = []
+    for run_id, step in await store.due_approvals(now, limit):
+        run = await store.get_run(run_id)
+        waiting = run is not None and run.spec.step(step) is not None and \
+            run.state(step).phase is StepPhase.AWAITING_APPROVAL
+        out.append(Expiry(run_id, step, resume_event(run, step, None) if waiting and run else None))
+    return out

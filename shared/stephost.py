@@ -239,6 +239,7 @@ class StepHost:
             gate = engine.gate(run=fresh, step=step, now=self.now(), ttl_minutes=self.approvals.ttl_minutes)
             if isinstance(gate, engine.AwaitApproval):
                 await self.store.save_run(gate.run)
+                await self.store.track_approval(run.id, step, clock.parse(gate.expires_at).timestamp())
                 logs.info(logger, "step awaits approval", expires=gate.expires_at)
                 return awaiting_event(gate, self.approvals)
             if isinstance(gate, engine.Advance):

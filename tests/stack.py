@@ -57,14 +57,14 @@ class Stack:
                              + "".join(self.lines[-40:]))
 
 
-def start_stack(tmp: Path, *files: str) -> Stack:
+def start_stack(tmp: Path, *files: str, env: dict[str, str] | None = None) -> Stack:
     port = free_port()
     state = tmp / "state"
     argv = [sys.executable, "-m", "cutman.cli", "--state-dir", str(state), "dev", "--port", str(port)]
     for f in files:
         argv += ["-f", f]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     stack = Stack(proc, port, state)
     up = threading.Event()
 

@@ -4,6 +4,7 @@
     cm:run:{<id>}:lease:<step>      who is running a step (token, TTL)
     cm:run:{<id>}:sinks             hash: sink -> delivery record
     cm:runs, cm:runs:<ns>/<wf>      sorted sets of run ids by start time
+    cm:approvals                    sorted set of "<run> <step>" by approval expiry (epoch)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..models.run import Run
 from .redisbase import RedisBase, wrap
 
 RUN_RETENTION_S = 7 * 24 * 3600
+APPROVALS = "cm:approvals"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -44,6 +46,9 @@ class RunStore(Protocol):
     async def release(self, name: str, token: str) -> None: ...
     async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None: ...
     async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+    async def track_approval(self, run_id: str, step: str, expires: float) -> None: ...
+    async def due_approvals(self, now: float, limit: int = 100) -> list[tuple[str, str]]: ...
+    async def forget_approval(self, run_id: str, step: str) -> None: ...
 
 
 class RedisRunStore(RedisBase):
@@ -96,3 +101,18 @@ class RedisRunStore(RedisBase):
     async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]:
         raw: dict[str, str] = await self._r.hgetall(f"{run_key(run_id)}:sinks")  # type: ignore[assignment]
         return {k: json.loads(v) for k, v in raw.items()}
+
+    @wrap
+    async def track_approval(self, run_id: str, step: str, expires: float) -> None:
+        """Remember when a waiting approval expires, so a sweep can fail it on time."""
+        await self._r.zadd(APPROVALS, {f"{run_id} {step}": expires})
+
+    @wrap
+    async def due_approvals(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
+        members: list[str] = await self._r.zrangebyscore(  # type: ignore[assignment]
+            APPROVALS, "-inf", now, start=0, num=limit)
+        return [(m.split(" ", 1)[0], m.split(" ", 1)[1]) for m in members if " " in m]
+
+    @wrap
+    async def forget_approval(self, run_id: str, step: str) -> None:
+        await self._r.zrem(APPROVALS, f"{run_id} {step}")

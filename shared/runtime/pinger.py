@@ -6,8 +6,9 @@ Every half second it reads the schedule Sources from the compiled config in Redi
 for each one due, posts a PingSource-shaped CloudEvent (binary mode, type
 `dev.knative.sources.ping`) to ingest at /sources/<ns>/<name>, as the PingSource the
 reconciler plans in a cluster would. A ping that ingest does not accept is retried with
-the same event id until it is, so ingest maps it to one source event. GET /health on
-`--port` answers 200 for the supervisor.
+the same event id until it is, so ingest maps it to one source event. Every
+`--sweep-seconds` it also asks ingest to expire unanswered approvals, as the housekeeping
+PingSource does in a cluster. GET /health on `--port` answers 200 for the supervisor.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +36,7 @@ from ..models.resources import Source, SourceType
 logger = logs.get("cutman.pinger")
 PING_TYPE = "dev.knative.sources.ping"
 TICK_S = 0.5
+SWEEP_PATH = "/housekeeping/approvals"
 
 
 @dataclass
@@ -96,18 +100,32 @@ async def _health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     writer.close()
 
 
-async def serve(*, redis_url: str, ingest: str, port: int) -> None:
+async def sweep_approvals(client: httpx.AsyncClient, ingest: str) -> None:
+    """What the housekeeping PingSource does in a cluster: ask ingest to expire approvals."""
+    try:
+        resp = await client.post(ingest.rstrip("/") + SWEEP_PATH, json={})
+        if resp.status_code != 200:
+            logs.warning(logger, "approval sweep refused", status=resp.status_code)
+    except httpx.HTTPError as exc:
+        logs.warning(logger, "approval sweep failed", reason=type(exc).__name__)
+
+
+async def serve(*, redis_url: str, ingest: str, port: int, sweep_s: float = 60.0) -> None:
     logs.setup("pinger")
     store = RedisStore(redis_url)
     server = await asyncio.start_server(_health, "127.0.0.1", port)
     async with httpx.AsyncClient(timeout=10) as client:
         pinger = Pinger(store=store, ingest=ingest, client=client)
+        next_sweep = 0.0
         try:
             while True:
                 try:
                     await pinger.tick(datetime.now(UTC))
                 except CutmanError as exc:
                     logs.warning(logger, "tick failed", reason=exc.message)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + sweep_s
+                    await sweep_approvals(client, ingest)
                 await asyncio.sleep(TICK_S)
         finally:
             server.close()
@@ -119,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis-url", required=True)
     p.add_argument("--ingest", required=True, help="ingest's base URL")
     p.add_argument("--port", type=int, required=True, help="port for GET /health")
+    p.add_argument("--sweep-seconds", type=float, default=float(os.environ.get("CUTMAN_SWEEP_SECONDS", "60")),
+                   help="how often to expire unanswered approvals (default 60, or CUTMAN_SWEEP_SECONDS)")
     args = p.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(redis_url=args.redis_url, ingest=args.ingest, port=args.port))
+        asyncio.run(serve(redis_url=args.redis_url, ingest=args.ingest, port=args.port,
+                          sweep_s=args.sweep_seconds))
     return 0
 
 

@@ -38,7 +38,7 @@ from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import approvals, authn, sourceevents
+from . import approvals, authn, housekeeping, sourceevents
 from .body import Body
 from .metrics import CONTENT_TYPE, Metrics
 
@@ -57,7 +57,8 @@ class Ingest(FunctionBase):
         self.broker = HTTPBroker(self.settings.broker_url)
         self.metrics = Metrics()
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
-        self.routes: dict[str, Route] = {"/metrics": self.serve_metrics}
+        sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker)
+        self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
