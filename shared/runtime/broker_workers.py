@@ -1,0 +1,361 @@
+"""The dev broker's workers: per broker, a fan-out and a dispatch worker.
+
+Fan-out reads the ingress stream and, for every Trigger (read fresh from the hash
+`cm:triggers` for every event) whose filter matches, adds one durable entry to the
+deliveries stream. Dispatch delivers each entry as `delivery.py` says, without waiting
+for one delivery before starting the next (`max_inflight` bounds them); a reply
+re-enters the ingress stream, and a failure ends in the dead-letter sink and in the
+dead-letter stream.
+
+Nothing is lost to a crash: entries are acked only when their work is done, every
+state change is one MULTI/EXEC, and on start each worker re-reads its own pending
+entries (stable consumer name) and reclaims stale ones (XAUTOCLAIM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from cloudevents.core.base import BaseCloudEvent
+from cutman import log
+from cutman.core.trigger_filter import matches
+from cutman.errors import BadRequest, CutmanError, Invalid, Unavailable
+from cutman.runtime.broker_settings import BrokerSettings
+from cutman.runtime.broker_store import BLOCK_MS, Field, Group, NoGroup, Store, Stream, stream_key
+from cutman.runtime.delivery import (
+    NO_RESPONSE,
+    Attempt,
+    DeliveryPolicy,
+    Sender,
+    arrived,
+    dump_event,
+    error_extensions,
+    load_event,
+    resolve_destination,
+    with_attributes,
+)
+
+logger = log.get("cutman.broker")
+
+DEAD_MAXLEN = 10_000
+RECONNECT_DELAY = 1.0
+
+
+class Workers:
+    """The fan-out and dispatch workers of every configured broker, and their deliveries."""
+
+    def __init__(self, settings: BrokerSettings, store: Store, sender: Sender) -> None:
+        self.settings = settings
+        self.store = store
+        self.sender = sender
+        self._slots = asyncio.Semaphore(settings.max_inflight)
+        self._inflight: set[tuple[str, str]] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for broker in self.settings.brokers:
+            self._workers.append(
+                asyncio.create_task(
+                    self._consume(broker, Stream.INGRESS, Group.FANOUT, self._fanout)
+                )
+            )
+            self._workers.append(
+                asyncio.create_task(
+                    self._consume(broker, Stream.DELIVERIES, Group.DISPATCH, self._dispatch)
+                )
+            )
+        log.info(
+            logger,
+            "dev broker started",
+            brokers=list(self.settings.brokers),
+            addressables=sorted(self.settings.addressables),
+        )
+
+    async def stop(self) -> None:
+        """Cancel everything; unfinished entries stay pending and resume at next start."""
+        tasks = [*self._workers, *self._deliveries]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _consume(
+        self,
+        broker: str,
+        stream: Stream,
+        group: Group,
+        handle: Callable[[str, str, dict[str, str]], Awaitable[None]],
+    ) -> None:
+        """Own pending entries first, then stale ones of anyone, then new ones; after a
+        Redis failure start over, since entries may have stayed pending."""
+        key, consumer = stream_key(broker, stream), self.settings.consumer
+        backlog, after, next_claim = True, "0", 0.0
+        group_ready = False
+        while True:
+            try:
+                if not group_ready:
+                    await self.store.ensure_group(key, group)
+                    group_ready = True
+                if backlog:
+                    entries = await self.store.read(key, group, consumer, after, None)
+                    if entries:
+                        after = entries[-1][0]
+                    else:
+                        backlog = False
+                elif time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + self.settings.claim_interval
+                    entries = await self.store.claim(key, group, consumer, self.settings.claim_idle)
+                else:
+                    entries = await self.store.read(key, group, consumer, ">", BLOCK_MS)
+                for entry_id, fields in entries:
+                    await handle(broker, entry_id, fields)
+            except NoGroup:
+                group_ready = False
+            except Unavailable as exc:
+                log.warning(
+                    logger,
+                    "redis unavailable; worker waits",
+                    broker=broker,
+                    stream=str(stream),
+                    error=exc.message,
+                )
+                backlog, after, group_ready = True, "0", False
+                await asyncio.sleep(RECONNECT_DELAY)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("worker failed; restarting from pending entries")
+                backlog, after = True, "0"
+                await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _fanout(self, broker: str, entry_id: str, fields: dict[str, str]) -> None:
+        done = (stream_key(broker, Stream.INGRESS), Group.FANOUT, entry_id)
+        raw = fields.get(Field.EVENT)
+        if raw is None:
+            await self.store.commit(done)
+            return
+        try:
+            event = load_event(raw)
+        except BadRequest as exc:
+            log.error(
+                logger,
+                "unreadable ingress entry dropped",
+                broker=broker,
+                entry=entry_id,
+                error=exc.message,
+            )
+            await self.store.commit(done)
+            return
+        namespace, name = broker.split("/", 1)
+        adds: list[tuple[str, Mapping[str, str]]] = []
+        routed: list[str] = []
+        for trigger, manifest in sorted((await self.store.triggers()).items()):
+            spec = manifest.get("spec") or {}
+            meta = manifest.get("metadata") or {}
+            if (meta.get("namespace") or trigger.split("/")[0]) != namespace or spec.get(
+                "broker"
+            ) != name:
+                continue
+            try:
+                if not matches(spec, event.get_attributes()):
+                    continue
+            except Invalid as exc:
+                log.error(
+                    logger,
+                    "trigger filter is invalid; trigger skipped",
+                    trigger=trigger,
+                    field=exc.field,
+                    error=exc.message,
+                )
+                continue
+            routed.append(trigger)
+            adds.append(
+                (
+                    stream_key(broker, Stream.DELIVERIES),
+                    {
+                        Field.EVENT: raw,
+                        Field.TRIGGER: trigger,
+                        Field.MANIFEST: json.dumps(manifest),
+                    },
+                )
+            )
+        await self.store.commit(done, adds)
+        log.info(
+            logger,
+            "event routed" if routed else "no trigger matched; event dropped",
+            broker=broker,
+            event=event.get_id(),
+            type=event.get_type(),
+            triggers=routed,
+        )
+
+    async def _dispatch(self, broker: str, entry_id: str, fields: dict[str, str]) -> None:
+        """Start a delivery without waiting for it; the semaphore bounds how many run."""
+        if (broker, entry_id) in self._inflight:
+            return
+        await self._slots.acquire()
+        self._inflight.add((broker, entry_id))
+        task = asyncio.create_task(self._deliver(broker, entry_id, fields))
+        self._deliveries.add(task)
+
+        def finished(t: asyncio.Task[None]) -> None:
+            self._deliveries.discard(t)
+            self._inflight.discard((broker, entry_id))
+            self._slots.release()
+
+        task.add_done_callback(finished)
+
+    async def _deliver(self, broker: str, entry_id: str, fields: dict[str, str]) -> None:
+        done = (stream_key(broker, Stream.DELIVERIES), Group.DISPATCH, entry_id)
+        trigger = fields.get(Field.TRIGGER, "")
+        if Field.EVENT not in fields:
+            await self._commit(done)
+            return
+        try:
+            event = load_event(fields[Field.EVENT])
+            manifest = json.loads(fields[Field.MANIFEST])
+        except (KeyError, ValueError, BadRequest) as exc:
+            log.error(
+                logger,
+                "unreadable delivery entry dropped",
+                broker=broker,
+                entry=entry_id,
+                error=str(exc),
+            )
+            await self._commit(done)
+            return
+        namespace = broker.split("/", 1)[0]
+        spec = manifest.get("spec") or {}
+        with log.bind(event=event.get_id(), trigger=trigger):
+            policy, problems = self.settings.delivery.override(spec.get("delivery"))
+            for problem in problems:
+                log.error(logger, "invalid trigger delivery field; default used", problem=problem)
+            try:
+                url = resolve_destination(
+                    spec.get("subscriber") or {}, self.settings.addressables, namespace
+                )
+            except CutmanError as exc:
+                failed = Attempt(NO_RESPONSE, error=f"subscriber not resolvable: {exc.message}")
+                await self._dead_letter(broker, done, event, trigger, policy, failed, "", 0)
+                return
+            attempt, count = await self.sender.send_with_retries(
+                url, event, policy, prefer_reply=True, on_attempt=_log_attempt(url)
+            )
+            if not attempt.succeeded:
+                await self._dead_letter(broker, done, event, trigger, policy, attempt, url, count)
+                return
+            try:
+                reply = attempt.reply()
+            except BadRequest as exc:
+                bad = Attempt(
+                    attempt.status, attempt.body, attempt.headers, f"invalid reply: {exc.message}"
+                )
+                await self._dead_letter(broker, done, event, trigger, policy, bad, url, count)
+                return
+            adds: list[tuple[str, Mapping[str, str]]] = []
+            if reply is not None:
+                adds.append(
+                    (stream_key(broker, Stream.INGRESS), {Field.EVENT: dump_event(arrived(reply))})
+                )
+            await self._commit(done, adds)
+            log.info(
+                logger,
+                "delivered",
+                status=attempt.status,
+                attempt=count,
+                url=url,
+                reply=reply.get_id() if reply else None,
+                reply_type=reply.get_type() if reply else None,
+            )
+
+    async def _dead_letter(
+        self,
+        broker: str,
+        done: tuple[str, Group, str],
+        event: BaseCloudEvent,
+        trigger: str,
+        policy: DeliveryPolicy,
+        attempt: Attempt,
+        url: str,
+        count: int,
+    ) -> None:
+        """Send to the dead-letter sink if there is one, and always record the failure."""
+        extensions = error_extensions(attempt, url)
+        reason = attempt.describe()
+        if count:
+            reason += f" after {count} attempt(s)" if attempt.retryable else " (not retryable)"
+        dls_url, dls_status = "", ""
+        if policy.dead_letter_sink:
+            try:
+                dls_url = resolve_destination(
+                    policy.dead_letter_sink, self.settings.addressables, broker.split("/", 1)[0]
+                )
+            except CutmanError as exc:
+                dls_status = f"dead-letter sink not resolvable: {exc.message}"
+            else:
+                sent, _ = await self.sender.send_with_retries(
+                    dls_url,
+                    with_attributes(event, **extensions),
+                    policy,
+                    prefer_reply=False,
+                    on_attempt=_log_attempt(dls_url),
+                )
+                dls_status = str(sent.status) if sent.status != NO_RESPONSE else sent.describe()
+        record: dict[str, str] = {
+            Field.EVENT: dump_event(event),
+            Field.TRIGGER: trigger,
+            Field.CODE: str(attempt.status),
+            Field.DEST: url,
+            Field.REASON: reason,
+            Field.ATTEMPTS: str(count),
+            Field.DEAD_LETTER_SINK: dls_url,
+            Field.DEAD_LETTER_STATUS: dls_status,
+        }
+        dead = stream_key(broker, Stream.DEAD)
+        await self._commit(done, [(dead, record)], {dead: DEAD_MAXLEN})
+        log.error(
+            logger,
+            "event dead-lettered",
+            status=attempt.status,
+            attempt=count,
+            url=url,
+            reason=reason,
+            dead_letter_sink=dls_url or None,
+            dead_letter_status=dls_status or None,
+        )
+
+    async def _commit(
+        self,
+        done: tuple[str, Group, str],
+        adds: Sequence[tuple[str, Mapping[str, str]]] = (),
+        maxlen: Mapping[str, int] | None = None,
+    ) -> None:
+        """Finish a delivery, waiting out a Redis outage: the HTTP side already happened,
+        and retrying the commit is cheaper than redelivering."""
+        while True:
+            try:
+                await self.store.commit(done, adds, maxlen)
+                return
+            except (Unavailable, NoGroup) as exc:
+                log.warning(logger, "cannot record delivery outcome yet; retrying", error=str(exc))
+                await asyncio.sleep(RECONNECT_DELAY)
+
+
+def _log_attempt(url: str) -> Callable[[int, Attempt], None]:
+    def record(number: int, attempt: Attempt) -> None:
+        if attempt.succeeded:
+            return
+        log.warning(
+            logger,
+            "delivery attempt failed",
+            url=url,
+            attempt=number,
+            status=attempt.status,
+            retryable=attempt.retryable,
+            error=attempt.describe(),
+        )
+
+    return record
