@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import yaml
-from cutman.runtime.redis_server import free_port, wait_for_port
+from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -39,13 +39,7 @@ class Alertmanager:
         resp.raise_for_status()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
 
 def _iso(t: datetime) -> str:

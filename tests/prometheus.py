@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from cutman.runtime.redis_server import free_port, wait_for_port
+from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
 
 BINARY = shutil.which("prometheus")
 
@@ -29,13 +29,7 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
 
 def start_prometheus(tmp: Path, *, timeout: float = 30.0) -> Prometheus:

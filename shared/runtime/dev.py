@@ -23,7 +23,7 @@ import httpx
 
 from ..models.manifests import read_paths
 from .loader import FUNCTIONS
-from .redis_server import RedisServer, free_port, start_redis, wait_for_port
+from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_port
 from .stack import StackInfo, send_to_reconciler
 
 SERVICE = {name: f"cutman-{name}" for name in FUNCTIONS}
@@ -47,13 +47,8 @@ class Child:
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=None, stderr=self._logf)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)
         if self._logf:
             self._logf.close()
 
