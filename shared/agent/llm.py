@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import openai
-
 OPENAI_ENDPOINT = "https://api.openai.com/v1"
 
 
@@ -58,6 +56,8 @@ class LLM(Protocol):
 
 class OpenAIChat:
     def __init__(self, *, endpoint: str, model: str, api_key: str | None) -> None:
+        import openai  # deferred: half a second of imports, paid only where a model is called
+
         self.model = model
         self._client = openai.AsyncOpenAI(base_url=endpoint, api_key=api_key or "unused", max_retries=1)
 
@@ -68,6 +68,8 @@ class OpenAIChat:
             kwargs.update(tools=tools, tool_choice="none" if force_answer else "auto")
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
+        import openai
+
         try:
             resp = await self._client.chat.completions.create(
                 model=self.model, messages=messages, timeout=timeout_s, **kwargs,  # type: ignore[arg-type]
