@@ -51,7 +51,7 @@ deps-test:
 	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \
 	  && command -v prometheus >/dev/null \
 	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus
-	@command -v kubectl >/dev/null || scripts/install-debs.sh kubectl
+	@command -v kubectl >/dev/null || scripts/install-debs.sh kubernetes-client
 
 clean:
 	rm -rf $(VENV) .cutman .pytest_cache .mypy_cache .ruff_cache
