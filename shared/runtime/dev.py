@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from ..models.manifests import read_paths
 from .loader import FUNCTIONS
-from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_port
+from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_http
 from .stack import StackInfo, send_to_reconciler
 
 SERVICE = {name: f"cutman-{name}" for name in FUNCTIONS}
@@ -55,16 +53,10 @@ class Child:
 
 def _wait_ready(child: Child, path: str, timeout: float = 30.0) -> None:
     assert child.proc is not None
-    wait_for_port(child.port, timeout=timeout, proc=child.proc)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{child.port}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{child.name} did not become ready; see {child.log}")
+    try:
+        wait_for_http(child.port, path, timeout=timeout, proc=child.proc)
+    except (TimeoutError, RuntimeError) as exc:
+        raise TimeoutError(f"{child.name} did not become ready ({exc}); see {child.log}") from None
 
 
 def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], verbose: bool) -> int:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -31,6 +33,22 @@ def wait_for_port(port: int, *, timeout: float = 10.0, proc: subprocess.Popen[by
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def wait_for_http(
+    port: int, path: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until `GET http://127.0.0.1:<port><path>` answers 200 (a readiness probe)."""
+    wait_for_port(port, timeout=timeout, proc=proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"127.0.0.1:{port}{path} did not answer 200 within {timeout}s")
 
 
 def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, timeout: float = 5.0) -> None:

@@ -11,7 +11,6 @@ are plain pytest fixtures; each test module binds them by name (`r = harness.r`)
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from cutman.runtime.redis_server import free_port, wait_for_port
+from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
 
 DEADLINE = 15.0
 FAST = {"backoffPolicy": "linear", "backoffDelay": "PT0.05S"}
@@ -126,13 +125,7 @@ class BrokerProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
 
 StartBroker = Callable[..., BrokerProcess]

@@ -27,7 +27,13 @@ import httpx
 from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.store import RedisStore
 from cutman.runtime.loader import load
-from cutman.runtime.redis_server import RedisServer, free_port, start_redis, wait_for_port
+from cutman.runtime.redis_server import (
+    RedisServer,
+    free_port,
+    start_redis,
+    stop_process,
+    wait_for_http,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,25 +90,14 @@ class Proc:
     def start(self) -> None:
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(self.argv, env=self.env, stdout=logf, stderr=logf, cwd=REPO)
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{self.ready}", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.argv} did not become ready; see {self.log}")
+        try:
+            wait_for_http(self.port, self.ready, timeout=30, proc=self.proc)
+        except (TimeoutError, RuntimeError) as exc:
+            raise TimeoutError(f"{self.argv} did not become ready ({exc}); see {self.log}") from None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc, timeout=10)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pytest
 from cutman.adapters.store import RedisStore
 from cutman.models.cloudevent import from_http, make_event, to_binary
 from cutman.models.events import EventType, Ext
-from cutman.runtime.redis_server import RedisServer, free_port, wait_for_port
+from cutman.runtime.redis_server import RedisServer, free_port, stop_process, wait_for_port
 
 from tests.stack import REPO
 
@@ -38,8 +38,7 @@ def step_cli(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
             wait_for_port(port, timeout=20, proc=proc)  # type: ignore[arg-type]
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_process(proc, timeout=10)
 
 
 @pytest.fixture
