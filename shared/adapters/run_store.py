@@ -5,15 +5,20 @@
     cm:run:{<id>}:sinks             hash: sink -> delivery record
     cm:runs, cm:runs:<ns>/<wf>      sorted sets of run ids by start time
     cm:approvals                    sorted set of "<run> <step>" by approval expiry (epoch)
+    cm:runs:updates                 stream: every create/save/sink record (cutman.adapters.event_log)
+
+The update stream entry rides in the same pipeline as the write it reports, so live
+views (the API's Server-Sent Events) cost the step functions no extra round trip.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..models.run import Run
+from .event_log import RUN_UPDATES, RUN_UPDATES_MAXLEN, update_fields
 from .redisbase import RedisBase, wrap
 
 RUN_RETENTION_S = 7 * 24 * 3600
@@ -42,6 +47,10 @@ class RunStore(Protocol):
     async def get_run(self, run_id: str) -> Run | None: ...
     async def save_run(self, run: Run) -> None: ...
     async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]: ...
+    async def run_index(
+        self, *, workflow: str | None = None, max_score: float | None = None, count: int = 100
+    ) -> list[tuple[str, float]]: ...
+    async def get_runs(self, run_ids: list[str]) -> list[Run | None]: ...
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool: ...
     async def release(self, name: str, token: str) -> None: ...
     async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None: ...
@@ -60,6 +69,7 @@ class RedisRunStore(RedisBase):
             async with self._r.pipeline(transaction=False) as p:
                 p.zadd("cm:runs", {run.id: score})
                 p.zadd(f"cm:runs:{run.workflow}", {run.id: score})
+                _updated(p, run, "created")
                 await p.execute()
         return bool(created)
 
@@ -70,7 +80,10 @@ class RedisRunStore(RedisBase):
 
     @wrap
     async def save_run(self, run: Run) -> None:
-        await self._r.set(run_key(run.id), run.to_json(), ex=RUN_RETENTION_S)
+        async with self._r.pipeline(transaction=False) as p:
+            p.set(run_key(run.id), run.to_json(), ex=RUN_RETENTION_S)
+            _updated(p, run, "saved")
+            await p.execute()
 
     @wrap
     async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]:
@@ -80,6 +93,24 @@ class RedisRunStore(RedisBase):
             return []
         raws = await self._r.mget([run_key(i) for i in ids])
         return [Run.from_json(r) for r in raws if r]
+
+    @wrap
+    async def run_index(
+        self, *, workflow: str | None = None, max_score: float | None = None, count: int = 100
+    ) -> list[tuple[str, float]]:
+        """Run ids with their start time, newest first, starting at `max_score` (inclusive)."""
+        index = f"cm:runs:{workflow}" if workflow else "cm:runs"
+        top = "+inf" if max_score is None else repr(max_score)
+        rows: list[tuple[str, float]] = await self._r.zrevrangebyscore(  # type: ignore[assignment]
+            index, top, "-inf", start=0, num=count, withscores=True)
+        return [(str(m), float(s)) for m, s in rows]
+
+    @wrap
+    async def get_runs(self, run_ids: list[str]) -> list[Run | None]:
+        if not run_ids:
+            return []
+        raws = await self._r.mget([run_key(i) for i in run_ids])
+        return [Run.from_json(r) if r else None for r in raws]
 
     @wrap
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool:
@@ -92,9 +123,11 @@ class RedisRunStore(RedisBase):
     @wrap
     async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None:
         key = f"{run_key(run_id)}:sinks"
-        async with self._r.pipeline(transaction=True) as p:
+        async with self._r.pipeline(transaction=False) as p:
             p.hset(key, sink, json.dumps(record))
             p.expire(key, RUN_RETENTION_S)
+            p.xadd(RUN_UPDATES, cast(Any, update_fields(run_id, "", str(record.get("phase", "")), f"sink:{sink}")),
+                   maxlen=RUN_UPDATES_MAXLEN, approximate=True)
             await p.execute()
 
     @wrap
@@ -116,3 +149,8 @@ class RedisRunStore(RedisBase):
     @wrap
     async def forget_approval(self, run_id: str, step: str) -> None:
         await self._r.zrem(APPROVALS, f"{run_id} {step}")
+
+
+def _updated(p: Any, run: Run, what: str) -> None:
+    p.xadd(RUN_UPDATES, update_fields(run.id, run.workflow, run.phase.value, what),
+           maxlen=RUN_UPDATES_MAXLEN, approximate=True)

@@ -18,6 +18,7 @@ class SecretStore(Protocol):
     async def put_secret(self, key: str, data: dict[str, str]) -> None: ...
     async def delete_secret(self, key: str) -> None: ...
     async def get_secret(self, key: str) -> dict[str, str] | None: ...
+    async def secret_values(self) -> list[str]: ...
 
 
 class RedisSecretStore(RedisBase):
@@ -37,3 +38,11 @@ class RedisSecretStore(RedisBase):
     async def get_secret(self, key: str) -> dict[str, str] | None:
         data: dict[str, str] = await self._r.hgetall(f"cm:secret:{key}")  # type: ignore[assignment]
         return data or None
+
+    @wrap
+    async def secret_values(self) -> list[str]:
+        """Every stored secret value: what the API masks in its answers, as a last line."""
+        values: list[str] = []
+        async for key in self._r.scan_iter(match="cm:secret:*", count=500):
+            values += [str(v) for v in await self._r.hvals(key)]
+        return values

@@ -2,7 +2,8 @@
 
 Each concept lives in its own module: alert lifecycle (alert_store), runs (run_store),
 compiled config and routes (config_store), secrets in local mode (secret_store), run and
-sink counters (stats_store). All share one connection and one error translation
+sink counters (stats_store), capped streams of run updates, source events and dead
+letters (event_log). All share one connection and one error translation
 (redisbase).
 """
 
@@ -12,6 +13,7 @@ from typing import Protocol
 
 from .alert_store import AlertStore, Claim, RedisAlertStore, fp_key
 from .config_store import ConfigStore, RedisConfigStore
+from .event_log import EventLog, RedisEventLog
 from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .secret_store import RedisSecretStore, SecretStore
 from .stats_store import RedisStatsStore, StatsStore
@@ -21,10 +23,11 @@ __all__ = [
 ]
 
 
-class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, Protocol):
+class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, EventLog, Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
-class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore, RedisStatsStore):
+class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore, RedisStatsStore,
+                 RedisEventLog):
     """`Store` on Redis (standalone, or Cluster thanks to the hash tags)."""

@@ -149,6 +149,7 @@ class Ingest(FunctionBase):
         original = sourceevents.decode(spec.type, key, headers, raw)
         await self.broker.send([sourceevents.event_for(original, key)])
         await self.store.count_events(key, 1)
+        await self.store.record_source_events(key, [{"type": "source.event", "eventId": original.event_id}])
         self.metrics.inc("cutman_ingest_events_total", source=key, type="source.event")
         return {"source": key, "event": original.event_id}
 
@@ -170,6 +171,10 @@ class Ingest(FunctionBase):
             await self.store.undo_dedupe(source, fps, token=token)
             raise
         await self.store.confirm_dedupe(source, fps, token=token)
+        await self.store.record_source_events(source, [
+            {"type": "alert." + p.claim.status, "eventId": v.event_id, "decision": v.decision.value,
+             "fingerprint": p.claim.fingerprint, "alertname": p.alert.alertname,
+             "severity": p.alert.severity or ""} for p, v in chosen])
         counts = {d: sum(v.decision is d for v in verdicts) for d in Decision}
         self._count(source, counts, filtered)
         if counts[Decision.INFLIGHT]:
