@@ -13,6 +13,9 @@ failed (undone, or never confirmed within `lease_s`) is emitted again by the nex
 notification **with the same event id**, so the run it starts is the one a redelivery
 would find (runs are keyed by event id). A notification that meets a claim another
 request has in flight gets `inflight`, and ingest answers 503 so the sender retries.
+
+The same machine in plain Python is cutman.core.dedupe_machine; a property test keeps
+the two in agreement (tests/integration/test_dedupe_model.py).
 """
 
 from __future__ import annotations
@@ -150,8 +153,9 @@ class AlertStore(Protocol):
     async def dedupe(
         self, source: str, claims: Sequence[Claim], *, max_active_s: int, token: str,
         repeat_after_s: int = 0, always: bool = False, lease_s: float = DEFAULT_LEASE_S,
+        now: float | None = None,
     ) -> list[Verdict]: ...
-    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
+    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> int: ...
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
     async def count_events(self, source: str, n: int) -> None: ...
     async def alert_states(self, source: str) -> list[dict[str, str]]: ...
@@ -163,32 +167,37 @@ class RedisAlertStore(RedisBase):
     async def dedupe(
         self, source: str, claims: Sequence[Claim], *, max_active_s: int, token: str,
         repeat_after_s: int = 0, always: bool = False, lease_s: float = DEFAULT_LEASE_S,
+        now: float | None = None,
     ) -> list[Verdict]:
         """One atomic decision for a whole webhook, one `Verdict` per claim.
 
         `repeat_after_s` re-emits a still-firing alert that long after its last emission;
         `always` re-emits every firing notification (dedupe disabled); `lease_s` is how long
-        another request's unconfirmed claim is left to it before being emitted again.
+        another request's unconfirmed claim is left to it before being emitted again; `now`
+        (epoch seconds, default the clock) lets the model test drive time.
         """
         if not claims:
             return []
         keys = [fp_key(source, c.fingerprint) for c in claims]
-        args: list[str | int | float] = [time.time(), max_active_s, RESOLVED_RETENTION_S, token,
+        at = time.time() if now is None else now
+        args: list[str | int | float] = [at, max_active_s, RESOLVED_RETENTION_S, token,
                                          repeat_after_s, int(always), lease_s]
         for c in claims:
             args += [c.status, c.event_id, c.alertname]
         raw = await self._script(_DEDUPE)(keys=keys, args=args)
         return [Verdict(Decision(str(d)), str(e)) for d, e in raw]
 
-    async def _settle(self, source: str, fingerprints: Sequence[str], *, token: str, confirm: bool) -> None:
-        if fingerprints:
-            keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source)]
-            await self._script(_SETTLE)(keys=keys, args=[token, int(confirm), time.time()])
+    async def _settle(self, source: str, fingerprints: Sequence[str], *, token: str, confirm: bool) -> int:
+        if not fingerprints:
+            return 0
+        keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source)]
+        return int(await self._script(_SETTLE)(keys=keys, args=[token, int(confirm), time.time()]))
 
     @wrap
-    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:
-        """The broker accepted the events of request `token`: its claims are settled and counted."""
-        await self._settle(source, fingerprints, token=token, confirm=True)
+    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> int:
+        """The broker accepted the events of request `token`: its claims are settled and counted
+        (how many were still its own)."""
+        return await self._settle(source, fingerprints, token=token, confirm=True)
 
     @wrap
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:
