@@ -154,6 +154,8 @@ async def _inspect(args: argparse.Namespace) -> int:
             return await _alerts(store, args)
         if args.runs_command == "list":
             runs = await store.list_runs(workflow=args.workflow, limit=args.limit)
+            for skipped in runs.unreadable:
+                print(f"warning: skipped {skipped.message}", file=sys.stderr)
             if args.output == "json":
                 views = [run_view(r, await store.sink_records(r.id), full=False) for r in runs]
                 print(json.dumps(views, indent=2))

@@ -14,13 +14,19 @@ views (the API's Server-Sent Events) cost the step functions no extra round trip
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Protocol, cast
 
+from pydantic import ValidationError
+
+from .. import log as logs
+from ..errors import Invalid
 from ..models.run import Run
 from .event_log import RUN_UPDATES, RUN_UPDATES_MAXLEN, update_fields
 from .redisbase import RedisBase, wrap
 
+logger = logging.getLogger("cutman.runs")
 RUN_RETENTION_S = 7 * 24 * 3600
 APPROVALS = "cm:approvals"
 
@@ -42,11 +48,39 @@ def sink_lease_key(run_id: str, sink: str) -> str:
     return f"{run_key(run_id)}:sinklease:{sink}"
 
 
+class UnreadableRun(Invalid):
+    """A stored run document that no longer parses (written by an older or buggy version)."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id} is stored but cannot be read: {reason}", field="run")
+        self.run_id = run_id
+        self.reason = reason
+
+
+class RunList(list[Run]):
+    """Runs read from an index; `unreadable` holds the ones skipped, so callers can warn."""
+
+    def __init__(self, runs: list[Run], unreadable: list[UnreadableRun]) -> None:
+        super().__init__(runs)
+        self.unreadable = unreadable
+
+
+def parse_run(run_id: str, raw: str | bytes) -> Run:
+    try:
+        return Run.from_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"msg": str(exc), "loc": ()}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise UnreadableRun(run_id, f"{where + ': ' if where else ''}{first['msg']}"[:300]) from None
+    except (ValueError, RecursionError) as exc:
+        raise UnreadableRun(run_id, f"{type(exc).__name__}: {exc}"[:300]) from None
+
+
 class RunStore(Protocol):
     async def create_run(self, run: Run) -> bool: ...
     async def get_run(self, run_id: str) -> Run | None: ...
     async def save_run(self, run: Run) -> None: ...
-    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]: ...
+    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> RunList: ...
     async def run_index(
         self, *, workflow: str | None = None, max_score: float | None = None, count: int = 100
     ) -> list[tuple[str, float]]: ...
@@ -76,7 +110,7 @@ class RedisRunStore(RedisBase):
     @wrap
     async def get_run(self, run_id: str) -> Run | None:
         raw = await self._r.get(run_key(run_id))
-        return Run.from_json(raw) if raw else None
+        return parse_run(run_id, raw) if raw else None
 
     @wrap
     async def save_run(self, run: Run) -> None:
@@ -86,13 +120,23 @@ class RedisRunStore(RedisBase):
             await p.execute()
 
     @wrap
-    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[Run]:
+    async def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> RunList:
+        """The newest runs; one that cannot be parsed is skipped and listed in `unreadable`."""
         index = f"cm:runs:{workflow}" if workflow else "cm:runs"
         ids: list[str] = await self._r.zrevrange(index, 0, limit - 1)  # type: ignore[assignment]
         if not ids:
-            return []
+            return RunList([], [])
         raws = await self._r.mget([run_key(i) for i in ids])
-        return [Run.from_json(r) for r in raws if r]
+        runs: list[Run] = []
+        unreadable: list[UnreadableRun] = []
+        for run_id, raw in zip(ids, raws, strict=True):
+            if not raw:
+                continue
+            try:
+                runs.append(parse_run(run_id, raw))
+            except UnreadableRun as exc:
+                unreadable.append(exc)
+        return RunList(runs, unreadable)
 
     @wrap
     async def run_index(
@@ -110,7 +154,14 @@ class RedisRunStore(RedisBase):
         if not run_ids:
             return []
         raws = await self._r.mget([run_key(i) for i in run_ids])
-        return [Run.from_json(r) if r else None for r in raws]
+        out: list[Run | None] = []
+        for run_id, raw in zip(run_ids, raws, strict=True):
+            try:
+                out.append(parse_run(run_id, raw) if raw else None)
+            except UnreadableRun as exc:
+                logs.warning(logger, "run skipped", run=run_id, reason=exc.reason)
+                out.append(None)
+        return out
 
     @wrap
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool:

@@ -20,6 +20,7 @@ from cloudevents.core.bindings.http import (
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
+from ..core import jsonlimits
 from ..errors import BadRequest
 
 JSON = "application/json"
@@ -63,6 +64,9 @@ def from_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
         event = from_http_event(HTTPMessage(headers=lowered, body=body))
+    except RecursionError:
+        jsonlimits.loads(body, what="event")  # raises TooDeep with the path
+        raise BadRequest("event: nested too deeply") from None
     except (BaseCloudEventException, ValueError, KeyError, TypeError) as exc:
         raise BadRequest(f"not a CloudEvent: {exc}") from None
     if not isinstance(event, CloudEvent):
@@ -78,12 +82,9 @@ def ext(event: CloudEvent, name: str) -> str | None:
 def data_dict(event: CloudEvent) -> dict[str, Any]:
     data = event.get_data()
     if isinstance(data, (bytes, str)):
-        import json
-
-        try:
-            data = json.loads(data or b"{}")
-        except ValueError:
-            raise BadRequest("event data is not JSON") from None
+        data = jsonlimits.loads(data or b"{}", what="event data", max_depth=jsonlimits.MAX_INTERNAL_DEPTH)
+    else:
+        jsonlimits.check_depth(data, what="event data", max_depth=jsonlimits.MAX_INTERNAL_DEPTH)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -29,6 +29,7 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.bindings.common import get_event_factory_for_version
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
+from cutman.core import jsonlimits
 from cutman.core.trigger_filter import canonical
 from cutman.errors import BadRequest, Invalid, NotFound
 
@@ -164,10 +165,7 @@ def binary_message(event: BaseCloudEvent) -> ce_http.HTTPMessage:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"structured-mode body is not JSON: {exc}") from exc
+    doc = jsonlimits.loads(body, what="structured-mode body", max_depth=jsonlimits.MAX_INTERNAL_DEPTH)
     if not isinstance(doc, dict):
         raise BadRequest("structured-mode body must be a JSON object")
     return doc

@@ -12,7 +12,6 @@ receiver, externalURL, truncatedAlerts, group/common labels, and newer ones such
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman.adapters.store import Claim
+from cutman.core import jsonlimits
 from cutman.core.alerts import fingerprint, passes_filters
 from cutman.core.dedupe import DedupePolicy
 from cutman.core.matchers import Matcher, matches_all
@@ -32,10 +32,7 @@ from pydantic import ValidationError
 
 
 def decode(body: bytes) -> AMWebhook:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
+    doc = jsonlimits.loads(body)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object (Alertmanager webhook payload)")
     try:

@@ -12,7 +12,6 @@ event and finds the run it already started.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
+from cutman.core import jsonlimits
 from cutman.errors import BadRequest, NotFound, UnsupportedMedia
 from cutman.models.cloudevent import from_http, make_event
 from cutman.models.events import EventType, Ext
@@ -63,10 +63,7 @@ def decode(kind: SourceType, key: str, headers: Mapping[str, str], body: bytes) 
                                "or application/cloudevents+json)")
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMedia(f"content-type must be application/json, got {ctype or 'none'}")
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
+    doc = jsonlimits.loads(body)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object")
     idem = headers.get("idempotency-key")
@@ -84,9 +81,12 @@ def _data(event: CloudEvent) -> Any:
     data = event.get_data()
     if isinstance(data, bytes):
         try:
-            return json.loads(data) if data else None
-        except ValueError:
+            return jsonlimits.loads(data, what="event data") if data else None
+        except jsonlimits.TooDeep:
+            raise
+        except BadRequest:
             return data.decode("utf-8", "replace")
+    jsonlimits.check_depth(data, what="event data")
     return data
 
 
