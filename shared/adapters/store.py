@@ -2,8 +2,9 @@
 
 Each concept lives in its own module: alert lifecycle (alert_store), runs (run_store),
 compiled config and routes (config_store), secrets in local mode (secret_store), run and
-sink counters (stats_store), capped streams of run updates, source events and dead
-letters (event_log). All share one connection and one error translation
+sink counters (stats_store), sink deliveries in flight and per-sink state (sink_store),
+capped streams of run updates, source events and dead letters (event_log). All share one
+connection and one error translation
 (redisbase).
 """
 
@@ -16,6 +17,7 @@ from .config_store import ConfigStore, RedisConfigStore
 from .event_log import EventLog, RedisEventLog
 from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .secret_store import RedisSecretStore, SecretStore
+from .sink_store import RedisSinkStore, SinkStore
 from .stats_store import RedisStatsStore, StatsStore
 
 __all__ = [
@@ -23,11 +25,11 @@ __all__ = [
 ]
 
 
-class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, EventLog, Protocol):
+class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, EventLog, SinkStore, Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
 class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore, RedisStatsStore,
-                 RedisEventLog):
+                 RedisEventLog, RedisSinkStore):
     """`Store` on Redis (standalone, or Cluster thanks to the hash tags)."""

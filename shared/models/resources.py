@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .base import Loose, Spec
 
@@ -324,64 +324,76 @@ class SinkType(StrEnum):
 
 
 class SinkConfig(Spec):
-    """Every sink type's settings; `SinkSpec` checks the ones a type requires."""
+    """Every field any sink type takes: the CRD's schema (the API server prunes fields it
+    does not list). Which fields a type accepts, and their rules, is its plugin's params
+    model (`cutman.sinks.<type>.Params`); `SinkSpec` validates the config against it, so a
+    field of another type is refused by name. A unit test keeps the two in step."""
 
-    channel: str | None = None
-    bot_token: str | None = None
-    endpoint: str | None = None
-    action: str | None = None
-    pushgateway: str | None = None
-    job: str | None = None
-    metrics: list[dict[str, Any]] | None = None
-    project: str | None = None
-    issue_type: str | None = None
-    credentials_secret: str | None = None
-    routing_key: str | None = None
-    severity: str | None = None
-    workflow_name: str | None = None
-    trigger_condition: str | None = None
+    # common to every type
     template: str | None = None
     approval_template: str | None = Field(
         default=None, description="What to send when a run waits for approval (default: a line with the links)")
-    format: Literal["json", "text", "yaml"] | None = None
+    context: dict[str, str] | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    # slack
+    channel: str | None = None
+    bot_token: str | None = None
+    webhook_url_secret: str | None = None
+    message_type: Literal["message", "thread"] | None = None
+    mention_users: list[str] | None = None
+    # alertmanager, webhook, jira, s3
+    endpoint: str | None = None
+    action: str | None = None
+    duration: str | None = None
+    # prometheus
+    pushgateway: str | None = None
+    job: str | None = None
+    metrics: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    # jira
+    project: str | None = None
+    issue_type: str | None = None
+    summary: str | None = None
+    credentials_secret: str | None = None
+    # pagerduty
+    routing_key: str | None = None
+    severity: str | None = None
+    # workflow
+    workflow_name: str | None = None
+    trigger_condition: str | None = None
+    # stdout
+    format: Literal["json", "text"] | None = None
     pretty: bool | None = None
+    # s3
     bucket: str | None = None
     region: str | None = None
     prefix: str | None = None
+    # webhook
     method: str | None = None
     headers: dict[str, str] | None = None
+    headers_secret: str | None = None
     secret_ref: str | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
-    duration: str | None = None
-
-
-_SINK_REQUIRES: dict[SinkType, tuple[str, ...]] = {
-    SinkType.SLACK: ("channel",),
-    SinkType.ALERTMANAGER: ("endpoint",),
-    SinkType.PROMETHEUS: ("pushgateway",),
-    SinkType.JIRA: ("endpoint", "project"),
-    SinkType.PAGERDUTY: (),
-    SinkType.WORKFLOW: ("workflow_name",),
-    SinkType.STDOUT: (),
-    SinkType.WEBHOOK: ("endpoint",),
-    SinkType.S3: ("bucket",),
-}
+    signature_header: str | None = None
 
 
 class SinkSpec(Spec):
     type: SinkType
     config: SinkConfig = Field(default_factory=SinkConfig)
     condition: str | None = None
+    _params: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _needs(self) -> SinkSpec:
-        for f in _SINK_REQUIRES[self.type]:
-            if getattr(self.config, f) is None:
-                alias = SinkConfig.model_fields[f].alias or f
-                raise ValueError(f"config.{alias} is required for a {self.type.value} sink")
+    def _typed(self) -> SinkSpec:
+        """The config against its type's params model (the discriminated union on `type`)."""
+        from ..sinks.params import validate_params
+
+        self._params = validate_params(self.type, self.config.model_dump(by_alias=True, exclude_unset=True))
         return self
+
+    @property
+    def params(self) -> Any:
+        """The type's own params model (`cutman.sinks.<type>.Params`)."""
+        return self._params
 
 
 class SinkStatus(Loose):

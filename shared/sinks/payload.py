@@ -1,8 +1,9 @@
-"""What a sink sends: its template rendered, or by default the run summary as JSON.
+"""What a text or JSON sink sends: its template rendered, or by default the run summary.
 
 A run waiting for approval is announced too (`context["approval"]` is set): with
 `approvalTemplate` if given, else a line with the approve/deny links when the sink has a
-`template` (a text channel), else the approval itself as JSON.
+`template` (a text channel), else the approval itself as JSON. A failed run is announced
+like a successful one; `.run.phase` and `.run.error` say how it ended.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 from typing import Any
 
 from ..core.templating import check, render
-from ..models.resources import SinkSpec
 from ..models.run import Run
+from .base import Params
 
 APPROVAL_TEXT = (
     "[cutman] {{ .approval.workflow }} run {{ .approval.run }} waits for approval of step "
@@ -22,20 +23,20 @@ APPROVAL_TEXT = (
 )
 
 
-def check_template(spec: SinkSpec) -> None:
-    for template in (spec.config.template, spec.config.approval_template):
+def check_templates(params: Params, *extra: str | None) -> None:
+    for template in (params.template, params.approval_template, *extra):
         if template:
             check(template)
 
 
-def body(spec: SinkSpec, run: Run, context: dict[str, Any]) -> tuple[str, bool]:
+def body(params: Params, run: Run, context: dict[str, Any], *, pretty: bool = False) -> tuple[str, bool]:
     """The text to send and whether it is JSON."""
     approval = context.get("approval")
-    template = spec.config.template
+    template = params.template
     if approval:
-        template = spec.config.approval_template or (APPROVAL_TEXT if template else None)
+        template = params.approval_template or (APPROVAL_TEXT if template else None)
         if template is None:
-            return json.dumps(approval, indent=2 if spec.config.pretty else None), True
+            return json.dumps(approval, indent=2 if pretty else None), True
     if template:
         text = render(template, context)
         try:
@@ -43,5 +44,20 @@ def body(spec: SinkSpec, run: Run, context: dict[str, Any]) -> tuple[str, bool]:
             return text, True
         except ValueError:
             return text, False
-    indent = 2 if spec.config.pretty else None
-    return json.dumps(run.summary(), indent=indent), True
+    return json.dumps(run.summary(), indent=2 if pretty else None), True
+
+
+def rendered_json(template: str | None, context: dict[str, Any], *, what: str) -> dict[str, Any] | None:
+    """A template that must render to a JSON object (alertmanager annotations, matchers)."""
+    if not template:
+        return None
+    from ..errors import PermanentError
+
+    text = render(template, context)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise PermanentError(f"{what}: the rendered template is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise PermanentError(f"{what}: the rendered template must be a JSON object")
+    return doc

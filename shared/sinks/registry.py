@@ -1,43 +1,33 @@
-"""The registry of sink plugins, keyed by `spec.type`."""
+"""The registry of sink plugins, keyed by `spec.type`; every type of SinkType is here."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-import httpx
-
 from ..errors import Invalid
-from ..models.resources import SinkSpec, SinkType
-from ..models.run import Run
-
-
-class SinkPlugin(Protocol):
-    type: SinkType
-
-    def check(self, spec: SinkSpec) -> None:
-        """Refuse at apply time what cannot work (bad template, missing field)."""
-
-    async def deliver(
-        self, *, spec: SinkSpec, run: Run, context: dict[str, Any], http: httpx.AsyncClient
-    ) -> str:
-        """Send; return a one-line description of what was sent for the run record."""
-        ...
+from ..models.resources import SinkType
+from .base import SinkPlugin
 
 
 def _plugins() -> dict[SinkType, SinkPlugin]:
     from .stdout import StdoutSink
     from .webhook import WebhookSink
 
-    return {p.type: p for p in (StdoutSink(), WebhookSink())}
+    plugins: tuple[SinkPlugin, ...] = (StdoutSink(), WebhookSink())
+    return {p.type: p for p in plugins}
 
 
-PLUGINS: dict[SinkType, SinkPlugin] = _plugins()
+_PLUGINS: dict[SinkType, SinkPlugin] = {}
+
+
+def plugins() -> dict[SinkType, SinkPlugin]:
+    if not _PLUGINS:
+        _PLUGINS.update(_plugins())
+    return _PLUGINS
 
 
 def plugin_for(sink_type: SinkType) -> SinkPlugin:
-    plugin = PLUGINS.get(sink_type)
+    plugin = plugins().get(sink_type)
     if plugin is None:
-        available = ", ".join(sorted(t.value for t in PLUGINS))
+        available = ", ".join(sorted(t.value for t in plugins()))
         raise Invalid(
             f"sink type {sink_type.value!r} is not available in this cutman version "
             f"(available: {available})",

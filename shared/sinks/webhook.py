@@ -1,51 +1,68 @@
 """The webhook sink: POSTs the rendered template (or the run summary) to `config.endpoint`.
 
-A 2xx is delivered; 408, 429, 5xx and network errors are temporary (the broker
-retries); any other status is permanent and goes to the dead-letter sink.
+`secretRef` names a Secret whose value signs the body: header `X-Cutman-Signature`
+(or `signatureHeader`) is `sha256=<hex HMAC-SHA256 of the exact body bytes>`, as GitHub
+signs its webhooks, so a receiver verifies it with any HMAC library. `headersSecret`
+names a Secret whose every key is sent as a header (an API key, a bearer token).
+`X-Cutman-Delivery` carries a key stable across redeliveries, for receivers that dedupe.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
+import hashlib
+import hmac
+from typing import Any, ClassVar
 
-import httpx
+from pydantic import Field
 
-from ..errors import Invalid, PermanentError, Unavailable
-from ..models.resources import SinkSpec, SinkType
-from ..models.run import Run
-from .payload import body, check_template
+from ..models.resources import SinkType
+from .base import Delivery, Params, Ports, check_http_url, redact_url, request, secret_field
+from .payload import body, check_templates
 
-RETRYABLE = {408, 425, 429}
+
+class WebhookParams(Params):
+    endpoint: str
+    method: str = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_secret: str | None = None
+    secret_ref: str | None = None
+    signature_header: str = "X-Cutman-Signature"
+    pretty: bool = False
+
+    _refs = secret_field("secret_ref")
+    _hrefs = secret_field("headers_secret")
+
+
+def signature(secret: str, payload: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
 
 
 class WebhookSink:
-    type = SinkType.WEBHOOK
+    type: ClassVar[Any] = SinkType.WEBHOOK
+    params: ClassVar[type[Params]] = WebhookParams
+    idempotent: ClassVar[bool] = False
 
-    def check(self, spec: SinkSpec) -> None:
-        url = urlsplit(spec.config.endpoint or "")
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise Invalid("config.endpoint must be an http(s) URL", field="spec.config.endpoint")
-        check_template(spec)
+    def check(self, params: WebhookParams) -> None:
+        check_http_url(params.endpoint, "endpoint")
+        if params.method.upper() not in ("POST", "PUT", "PATCH"):
+            from ..errors import Invalid
 
-    async def deliver(
-        self, *, spec: SinkSpec, run: Run, context: dict[str, Any], http: httpx.AsyncClient
-    ) -> str:
-        cfg = spec.config
-        text, is_json = body(spec, run, context)
+            raise Invalid("config.method must be POST, PUT or PATCH", field="spec.config.method")
+        check_templates(params)
+
+    async def deliver(self, delivery: Delivery, ports: Ports) -> str:
+        p: WebhookParams = delivery.params
+        text, is_json = body(p, delivery.run, delivery.context, pretty=p.pretty)
+        payload = text.encode()
         headers = {"content-type": "application/json" if is_json else "text/plain; charset=utf-8"}
-        headers.update(cfg.headers or {})
-        headers["x-cutman-run"] = run.id
-        try:
-            resp = await http.request(
-                (cfg.method or "POST").upper(), cfg.endpoint or "", content=text.encode(),
-                headers=headers, timeout=cfg.timeout_seconds or 10.0,
-            )
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"webhook {cfg.endpoint} unreachable: {type(exc).__name__}") from None
-        if resp.status_code < 300:
-            return f"{resp.status_code} from {cfg.endpoint}"
-        detail = f"webhook {cfg.endpoint} answered {resp.status_code}: {resp.text[:200]}"
-        if resp.status_code in RETRYABLE or resp.status_code >= 500:
-            raise Unavailable(detail)
-        raise PermanentError(detail)
+        headers.update(p.headers)
+        if p.headers_secret:
+            headers.update(await ports.secrets.all_keys(p.headers_secret, field="config.headersSecret"))
+        headers["x-cutman-run"] = delivery.run.id
+        headers["x-cutman-delivery"] = delivery.key
+        if p.secret_ref:
+            key = await ports.secrets.resolve(p.secret_ref, field="config.secretRef", keys=("secret", "token"))
+            headers[p.signature_header] = signature(key, payload)
+        resp = await request(ports, p.method.upper(), p.endpoint, what="webhook", timeout=p.timeout_seconds,
+                             content=payload, headers=headers)
+        return f"{resp.status_code} from {redact_url(p.endpoint)}"

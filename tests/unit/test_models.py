@@ -153,8 +153,8 @@ def test_workflow_shape_errors(steps: list, message: str) -> None:  # type: igno
 
 def test_sink_type_requirements_use_yaml_names() -> None:
     body = {"apiVersion": "cutman.dev/v1alpha1", "kind": "Sink", "metadata": {"name": "w"},
-            "spec": {"type": "workflow", "config": {}}}
-    with pytest.raises(ManifestError, match="config.workflowName is required for a workflow sink"):
+            "spec": {"type": "webhook", "config": {"signatureHeader": "X-Sig"}}}
+    with pytest.raises(ManifestError, match="config.endpoint is required for a webhook sink"):
         parse_resource(body)
 
 

@@ -22,8 +22,8 @@ def run() -> Any:
                           now="2026-11-28T10:00:00.000Z")
 
 
-def sink(config: dict[str, Any]) -> SinkSpec:
-    return SinkSpec.model_validate({"type": "stdout", "config": config})
+def sink(config: dict[str, Any]) -> Any:
+    return SinkSpec.model_validate({"type": "stdout", "config": config}).params
 
 
 def test_finished_run_uses_template_or_summary() -> None:

@@ -114,7 +114,7 @@ def _agent(wf: Workflow, step: Step, where: str, i: int) -> None:
 def _sink(sink: Sink) -> None:
     plugin = plugin_for(sink.spec.type)
     try:
-        plugin.check(sink.spec)
+        plugin.check(sink.spec.params)
     except TemplateError as exc:
         raise Invalid(f"spec.config.template: {exc.message}", field="spec.config.template") from None
     _template(sink.spec.condition, "spec.condition")

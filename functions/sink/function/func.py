@@ -1,20 +1,21 @@
-"""sink: delivers finished runs to Sinks (stdout, webhook, ...) from `run.finished`."""
+"""sink: delivers runs to Sinks (every `spec.type`, see cutman.sinks) from `run.finished`
+and `run.awaitingapproval`; replies with the event a workflow sink chains, if any."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
-from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
+from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
 from cutman.errors import CutmanError
 from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import data_dict, ext
 from cutman.models.events import EventType, Ext
-
-from .deliver import Delivery
+from cutman.sinks.delivery import Deliverer
 
 logger = logs.get("cutman.sink")
 ANNOUNCED = (EventType.RUN_FINISHED, EventType.RUN_AWAITING_APPROVAL)
@@ -25,7 +26,10 @@ class SinkFunction(FunctionBase):
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
+        # httpx logs every request URL at INFO, query string (webhook tokens) included
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.http = httpx.AsyncClient()
+        self.sink_settings = {k: v for k, v in cfg.items() if k.startswith("CUTMAN_")}
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -38,18 +42,22 @@ class SinkFunction(FunctionBase):
         with logs.bind(run=run_id, event=event.get_id(), sink=scope["path"]):
             try:
                 approval = data_dict(event) if event.get_type() == EventType.RUN_AWAITING_APPROVAL else None
-                record = await Delivery(self.store, self.http).deliver(
+                result = await Deliverer(self.store, self.http, self.sink_settings).deliver_path(
                     path=scope["path"], run_id=run_id, approval=approval)
             except CutmanError as err:
-                logs.warning(logger, "sink delivery failed", status=err.status, reason=err.message)
+                logs.warning(logger, "sink delivery not done", status=err.status, reason=err.message)
                 await respond_error(out, err)
                 return
             except Exception:
                 logger.exception("sink handler failed")
                 await respond_json(out, 500, {"error": "internal", "message": "sink failed; will be retried"})
                 return
+            record = result.record
             logs.info(logger, "sink delivery", phase=record.get("phase"), detail=record.get("detail"))
-            await respond_json(out, 200, record)
+            if result.events:
+                await respond_event(out, result.events[0])
+            else:
+                await respond_json(out, 200, record)
 
 
 def new() -> SinkFunction:
