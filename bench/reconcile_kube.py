@@ -79,7 +79,7 @@ async def main(n: int) -> None:
             t0 = time.perf_counter()
             await rec.resync([NS])
             print(f"resync            {len(bodies)} CRs     total  {(time.perf_counter() - t0) * 1e3:6.1f} ms")
-            print(f"triggers owned: {len(emu.raw_objects('triggers', NS))}")
+            print(f"triggers owned: {len(emu.raw_objects('triggers', rec.cluster.namespace))}")
     finally:
         await store.close()
         server.stop()

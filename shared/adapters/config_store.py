@@ -29,7 +29,7 @@ class ConfigStore(Protocol):
     async def list_configs(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]: ...
     async def route(self, path: str) -> str | None: ...
     async def set_route(self, path: str, source: str) -> str: ...
-    async def drop_routes(self, source: str, keep: str | None = None) -> None: ...
+    async def drop_routes(self, source: str, keep: str | None = None) -> list[str]: ...
     async def triggers(self) -> dict[str, dict[str, Any]]: ...
     async def put_triggers(self, upsert: dict[str, dict[str, Any]], delete: Sequence[str]) -> None: ...
 
@@ -67,11 +67,13 @@ class RedisConfigStore(RedisBase):
         return str(await self._script(_ROUTE)(keys=["cm:routes"], args=[path, source]))
 
     @wrap
-    async def drop_routes(self, source: str, keep: str | None = None) -> None:
+    async def drop_routes(self, source: str, keep: str | None = None) -> list[str]:
+        """Free every path `source` serves except `keep`; returns the freed paths."""
         routes = await self._r.hgetall("cm:routes")
-        stale = [p for p, owner in routes.items() if owner == source and p != keep]
+        stale = sorted(str(p) for p, owner in routes.items() if owner == source and p != keep)
         if stale:
             await self._r.hdel("cm:routes", *stale)
+        return stale
 
     @wrap
     async def triggers(self) -> dict[str, dict[str, Any]]:

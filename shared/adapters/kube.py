@@ -24,7 +24,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from ..core.planning import LABEL_MANAGED, MANAGED_BY
+from ..core.namespaces import DEFAULT_NAMESPACE
+from ..core.planning import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
 from ..errors import Conflict, CutmanError, Invalid, Unavailable
 from ..models.resources import GROUP, VERSION, Kind
 from .cluster import is_owned, object_key
@@ -92,8 +93,9 @@ def _unchanged(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) ->
 class KubeCluster:
     mirrors_secrets = True
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.api = api
+        self.namespace = namespace
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
 
@@ -115,25 +117,26 @@ class KubeCluster:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _translate(exc, what) from None
 
-    async def owned(self, namespace: str) -> dict[str, dict[str, Any]]:
+    async def owned(self, scope: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for kind, t in OWNED.items():
             listing = await self._call(
                 f"list {t.plural}", self.custom.list_namespaced_custom_object,
-                t.group, t.version, namespace, t.plural,
-                label_selector=f"{LABEL_MANAGED}={MANAGED_BY}",
+                t.group, t.version, self.namespace, t.plural,
+                label_selector=f"{LABEL_MANAGED}={MANAGED_BY},{LABEL_NAMESPACE}={scope}",
             )
             for item in (listing or {}).get("items", []):
                 item.setdefault("kind", kind)
-                if is_owned(item):
+                if is_owned(item, scope):
                     out[object_key(item)] = item
         return out
 
-    async def apply_objects(self, namespace: str, objects: Sequence[dict[str, Any]]) -> list[str]:
+    async def apply_objects(self, scope: str, objects: Sequence[dict[str, Any]]) -> list[str]:
         for obj in objects:
             if obj["kind"] not in OWNED:
                 raise Invalid(f"the planner produced a {obj['kind']}, which cutman does not own")
-        current = await self.owned(namespace)
+        namespace = self.namespace
+        current = await self.owned(scope)
         for obj in objects:
             if _unchanged(current.get(object_key(obj)), obj):
                 continue
@@ -164,11 +167,13 @@ class KubeCluster:
             _content_type=MERGE,
         )
 
-    async def list_resources(self, kind: Kind, namespace: str) -> list[dict[str, Any]] | None:
-        listing = await self._call(
-            f"list {kind.plural}", self.custom.list_namespaced_custom_object,
-            GROUP, VERSION, namespace, kind.plural,
-        )
+    async def list_resources(self, kind: Kind, namespace: str | None) -> list[dict[str, Any]] | None:
+        if namespace is None:
+            listing = await self._call(f"list {kind.plural}", self.custom.list_cluster_custom_object,
+                                       GROUP, VERSION, kind.plural)
+        else:
+            listing = await self._call(f"list {kind.plural}", self.custom.list_namespaced_custom_object,
+                                       GROUP, VERSION, namespace, kind.plural)
         items: list[dict[str, Any]] = (listing or {}).get("items", [])
         for item in items:
             item.setdefault("apiVersion", f"{GROUP}/{VERSION}")

@@ -1,28 +1,36 @@
 """Trigger planning: the Knative Triggers a namespace's CRs need (ARCHITECTURE 4).
 
-`plan_triggers` is pure: it takes the Sources, Workflows and Sinks of one namespace and
-returns the complete desired set; `plan_namespace` adds what the control plane itself
-needs (the reconciler's `run.finished` subscription that keeps Workflow status current). The reconciler diffs that set against what exists
-(found by the owner labels every object carries) in a cluster or in local mode alike, so
-`cutman dev` and a cluster build identical Triggers.
+`plan_triggers` is pure: it takes the Sources, Workflows and Sinks of one CR namespace
+and returns the complete desired set; `plan_namespace` adds what the control plane itself
+needs (the reconciler's `run.finished` subscription that keeps Workflow status current).
+Every object is placed in the *installation* namespace (cutman.core.namespaces), beside
+the Broker and the Services it subscribes, and labelled with the CR namespace it serves
+(`cutman.dev/namespace`); its name includes that namespace, so the same names in two
+namespaces never collide. The reconciler diffs the set against what exists (found by
+those labels) in a cluster or in local mode alike, so `cutman dev` and a cluster build
+identical Triggers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..models.events import EventType, Ext
 from ..models.resources import API_VERSION, Sink, Source, StepType, Workflow
-from .ids import dns_name
+from .ids import object_name
+from .namespaces import BROKER
 
-BROKER = "default"
 MANAGED_BY = "cutman"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
+LABEL_NAMESPACE = "cutman.dev/namespace"
 LABEL_WORKFLOW = "cutman.dev/workflow"
 LABEL_ROLE = "cutman.dev/role"
-STATUS_TRIGGER = "cm-reconciler-run-finished"
+
+
+def status_trigger_name(namespace: str) -> str:
+    return object_name("cm", namespace, "status")
 
 SERVICES: dict[StepType | str, str] = {
     StepType.CLI: "cutman-step-cli",
@@ -42,7 +50,7 @@ class Plan:
         return {t["metadata"]["name"] for t in self.triggers}
 
 
-def _service_ref(service: str, namespace: str) -> dict[str, str]:
+def service_ref(service: str, namespace: str) -> dict[str, str]:
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
@@ -51,9 +59,25 @@ def _service_ref(service: str, namespace: str) -> dict[str, str]:
     }
 
 
+def owned_metadata(*, name: str, installation: str, owner_namespace: str, labels: dict[str, str],
+                   owner: Workflow | Source | Sink | None = None) -> dict[str, Any]:
+    """Metadata of a planned object: in the installation namespace, labelled with the CR
+    namespace it serves. An ownerReference only where the owner is in the same namespace
+    (Kubernetes ignores cross-namespace owners, and deletes their dependents)."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": installation,
+        "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_NAMESPACE: owner_namespace, **labels},
+    }
+    if owner is not None and owner.metadata.uid and owner.metadata.namespace == installation:
+        meta["ownerReferences"] = [owner_reference(owner)]
+    return meta
+
+
 def _trigger(
     *,
     name: str,
+    installation: str,
     namespace: str,
     workflow: str,
     role: str,
@@ -69,19 +93,15 @@ def _trigger(
         spec["filter"] = {"attributes": attributes}
     if filters is not None:
         spec["filters"] = filters
-    subscriber: dict[str, Any] = {"ref": _service_ref(service, namespace)}
+    subscriber: dict[str, Any] = {"ref": service_ref(service, installation)}
     if uri:
         subscriber["uri"] = uri
     spec["subscriber"] = subscriber
     if delivery:
         spec["delivery"] = delivery
-    meta: dict[str, Any] = {
-        "name": name,
-        "namespace": namespace,
-        "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_WORKFLOW: workflow, LABEL_ROLE: role},
-    }
-    if owner is not None and owner.metadata.uid:
-        meta["ownerReferences"] = [owner_reference(owner)]
+    labels = {LABEL_ROLE: role} | ({LABEL_WORKFLOW: workflow} if workflow else {})
+    meta = owned_metadata(name=name, installation=installation, owner_namespace=namespace,
+                          labels=labels, owner=owner)
     return {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": meta, "spec": spec}
 
 
@@ -104,7 +124,7 @@ def _step_delivery(timeout_minutes: float | None) -> dict[str, Any]:
 
 
 def plan_workflow(
-    *, workflow: Workflow, sources: Iterable[Source], sinks: Iterable[Sink]
+    *, workflow: Workflow, sources: Iterable[Source], sinks: Iterable[Sink], installation: str
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Triggers of one workflow, and the problems that keep it from being Ready."""
     ns, name = workflow.metadata.namespace, workflow.metadata.name
@@ -117,7 +137,8 @@ def plan_workflow(
             continue
         out.append(
             _trigger(
-                name=dns_name("cm", name, "start", src.metadata.name),
+                name=object_name("cm", ns, name, "start", src.metadata.name),
+                installation=installation,
                 namespace=ns,
                 workflow=name,
                 role="start",
@@ -143,7 +164,8 @@ def plan_workflow(
     for step in workflow.spec.steps:
         out.append(
             _trigger(
-                name=dns_name("cm", name, "step", step.name),
+                name=object_name("cm", ns, name, "step", step.name),
+                installation=installation,
                 namespace=ns,
                 workflow=name,
                 role="step",
@@ -163,7 +185,8 @@ def plan_workflow(
             problems.append(f"sink {sink!r} does not exist in namespace {ns}")
         out.append(
             _trigger(
-                name=dns_name("cm", name, "sink", sink),
+                name=object_name("cm", ns, name, "sink", sink),
+                installation=installation,
                 namespace=ns,
                 workflow=name,
                 role="sink",
@@ -186,27 +209,33 @@ def plan_triggers(
     workflows: Iterable[Workflow],
     sources: Iterable[Source],
     sinks: Iterable[Sink],
+    installation: str,
 ) -> Plan:
     """Every Trigger the given CRs need, with per-workflow problems (missing sinks)."""
     sources, sinks = list(sources), list(sinks)
     triggers: list[dict[str, Any]] = []
     problems: dict[str, tuple[str, ...]] = {}
     for wf in sorted(workflows, key=lambda w: (w.metadata.namespace, w.metadata.name)):
-        ts, ps = plan_workflow(workflow=wf, sources=sources, sinks=sinks)
+        ts, ps = plan_workflow(workflow=wf, sources=sources, sinks=sinks, installation=installation)
         triggers.extend(ts)
         if ps:
             problems[f"{wf.metadata.namespace}/{wf.metadata.name}"] = tuple(ps)
     return Plan(tuple(triggers), problems)
 
 
-def status_trigger(namespace: str) -> dict[str, Any]:
-    """The reconciler's subscription to `run.finished`: it records each Workflow's last run."""
+def status_trigger(namespace: str, *, installation: str) -> dict[str, Any]:
+    """The reconciler's subscription to the `run.finished` events of one CR namespace
+    (workflow prefix `<ns>/`): it records each Workflow's last run."""
     return _trigger(
-        name=STATUS_TRIGGER,
+        name=status_trigger_name(namespace),
+        installation=installation,
         namespace=namespace,
         workflow="",
         role="status",
-        attributes={"type": EventType.RUN_FINISHED.value},
+        filters=[{"all": [
+            {"exact": {"type": EventType.RUN_FINISHED.value}},
+            {"prefix": {Ext.WORKFLOW.value: f"{namespace}/"}},
+        ]}],
         service=SERVICES["reconciler"],
         delivery={"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT1S"},
     )
@@ -224,25 +253,48 @@ class NamespacePlan:
         return {f"{o['kind']}/{o['metadata']['name']}" for o in self.objects}
 
 
+def path_problems(
+    *, namespace: str, sources: Iterable[Source], routes: Mapping[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """Sources whose webhook path another Source serves (paths are global to the
+    installation; `routes` maps each claimed path to the `<ns>/<name>` serving it)."""
+    from .routes import route_of
+
+    out: dict[str, tuple[str, ...]] = {}
+    for src in sources:
+        key = f"{namespace}/{src.metadata.name}"
+        route = route_of(src)
+        owner = routes.get(route.path) if route else None
+        if route is not None and owner is not None and owner != key:
+            why = (f"path {route.path} is already served by Source {owner}; "
+                   "this Source serves it once that one is deleted or moves")
+            out[key] = (why,)
+    return out
+
+
 def plan_namespace(
     *,
     namespace: str,
+    installation: str,
     workflows: Iterable[Workflow],
     sources: Iterable[Source],
     sinks: Iterable[Sink],
+    routes: Mapping[str, str] | None = None,
 ) -> NamespacePlan:
-    """The desired objects of one namespace: workflow Triggers plus the status Trigger
-    (only while a Workflow exists, so an empty namespace owns nothing)."""
+    """The desired objects for the CRs of one namespace, all in the installation
+    namespace: workflow Triggers plus the namespace's status Trigger (only while a
+    Workflow exists, so an empty namespace owns nothing)."""
     workflows = [w for w in workflows if w.metadata.namespace == namespace]
     sources = [s for s in sources if s.metadata.namespace == namespace]
-    plan = plan_triggers(workflows=workflows, sources=sources, sinks=sinks)
+    sinks = [s for s in sinks if s.metadata.namespace == namespace]
+    plan = plan_triggers(workflows=workflows, sources=sources, sinks=sinks, installation=installation)
     from .source_planning import plan_source_objects
     from .watch_planning import plan_watch_objects
 
-    watchers, watch_problems = plan_watch_objects(sources)
-    objects = [*plan.triggers, *plan_source_objects(sources), *watchers]
+    watchers, watch_problems = plan_watch_objects(sources, installation=installation)
+    objects = [*plan.triggers, *plan_source_objects(sources, installation=installation), *watchers]
     if workflows:
-        objects.append(status_trigger(namespace))
+        objects.append(status_trigger(namespace, installation=installation))
     names = {w.metadata.name for w in workflows}
     source_problems: dict[str, tuple[str, ...]] = {
         f"{namespace}/{s.metadata.name}": (
@@ -251,6 +303,7 @@ def plan_namespace(
         for s in sources
         if s.spec.trigger_workflow and s.spec.trigger_workflow not in names
     }
-    for key, found in watch_problems.items():
+    for key, found in [*watch_problems.items(),
+                       *path_problems(namespace=namespace, sources=sources, routes=routes or {}).items()]:
         source_problems[key] = source_problems.get(key, ()) + found
     return NamespacePlan(tuple(objects), dict(plan.problems), source_problems)

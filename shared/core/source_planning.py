@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..models.resources import Source, SourceType
-from .ids import dns_name
-from .planning import LABEL_MANAGED, LABEL_ROLE, MANAGED_BY, SERVICES, owner_reference
+from .ids import object_name
+from .planning import LABEL_ROLE, SERVICES, owned_metadata, service_ref
 
 LABEL_SOURCE = "cutman.dev/source"
 PING_API = "sources.knative.dev/v1"
@@ -29,32 +29,28 @@ def ping_data(source: Source) -> dict[str, Any]:
     return {"source": f"{source.metadata.namespace}/{source.metadata.name}", "schedule": source.spec.config.cron}
 
 
-def ping_source(source: Source) -> dict[str, Any]:
+def ping_source(source: Source, *, installation: str) -> dict[str, Any]:
     meta = source.metadata
     cfg = source.spec.config
     spec: dict[str, Any] = {
         "schedule": cfg.cron,
         "contentType": "application/json",
         "data": json.dumps(ping_data(source), sort_keys=True),
-        "sink": {
-            "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                    "name": SERVICES["ingest"], "namespace": meta.namespace},
-            "uri": ingest_path(source),
-        },
+        "sink": {"ref": service_ref(SERVICES["ingest"], installation), "uri": ingest_path(source)},
     }
     if cfg.timezone:
         spec["timezone"] = cfg.timezone
-    metadata: dict[str, Any] = {
-        "name": dns_name("cm-ping", meta.name),
-        "namespace": meta.namespace,
-        "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_SOURCE: meta.name, LABEL_ROLE: "schedule"},
-    }
-    if meta.uid:
-        metadata["ownerReferences"] = [owner_reference(source)]
+    metadata = owned_metadata(name=ping_name(meta.namespace, meta.name), installation=installation,
+                              owner_namespace=meta.namespace,
+                              labels={LABEL_SOURCE: meta.name, LABEL_ROLE: "schedule"}, owner=source)
     return {"apiVersion": PING_API, "kind": "PingSource", "metadata": metadata, "spec": spec}
 
 
-def plan_source_objects(sources: Iterable[Source]) -> tuple[dict[str, Any], ...]:
+def ping_name(namespace: str, name: str) -> str:
+    return object_name("cm", namespace, "ping", name)
+
+
+def plan_source_objects(sources: Iterable[Source], *, installation: str) -> tuple[dict[str, Any], ...]:
     """Every Knative source object the given Sources need (one PingSource per schedule Source)."""
-    return tuple(ping_source(s) for s in sorted(sources, key=lambda s: s.metadata.name)
+    return tuple(ping_source(s, installation=installation) for s in sorted(sources, key=lambda s: s.metadata.name)
                  if s.spec.type is SourceType.SCHEDULE)

@@ -1,7 +1,9 @@
 """The ApiServerSource a `kubernetes` Source needs: changes to the watched objects reach
 ingest at /sources/<ns>/<name>, which wraps each into `dev.cutman.source.event`.
 
-Pure, like trigger planning. The ApiServerSource runs as the ServiceAccount
+Pure, like trigger planning. It lives in the installation namespace, like every planned
+object, and watches the Source's own namespace through `namespaceSelector` (the
+`kubernetes.io/metadata.name` label every namespace carries). It runs as the ServiceAccount
 `cutman-source-watcher` (deploy/knative/rbac.yaml): the reconciler cannot grant RBAC, so
 the platform team lists there what Sources may watch. `config.resource` is `Kind` (core
 v1), `v1/Kind` or `group/version/Kind`; `config.labelSelector` takes equality (`k=v`,
@@ -14,10 +16,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..models.resources import Source, SourceType
-from .ids import dns_name
-from .planning import LABEL_MANAGED, LABEL_ROLE, MANAGED_BY, SERVICES, owner_reference
+from .ids import object_name
+from .planning import LABEL_ROLE, SERVICES, owned_metadata, service_ref
 
 WATCHER_SA = "cutman-source-watcher"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 LABEL_SOURCE = "cutman.dev/source"
 
 
@@ -53,18 +56,14 @@ def watched(resource: str) -> dict[str, str]:
     return {"apiVersion": api_version or "v1", "kind": kind}
 
 
-def api_server_source(source: Source) -> dict[str, Any]:
+def api_server_source(source: Source, *, installation: str) -> dict[str, Any]:
     meta, cfg = source.metadata, source.spec.config
     res: dict[str, Any] = watched(cfg.resource or "")
     if cfg.label_selector:
         res["selector"] = label_selector(cfg.label_selector)
-    metadata: dict[str, Any] = {
-        "name": dns_name("cm-watch", meta.name),
-        "namespace": meta.namespace,
-        "labels": {LABEL_MANAGED: MANAGED_BY, LABEL_SOURCE: meta.name, LABEL_ROLE: "kubernetes"},
-    }
-    if meta.uid:
-        metadata["ownerReferences"] = [owner_reference(source)]
+    metadata = owned_metadata(name=object_name("cm", meta.namespace, "watch", meta.name),
+                              installation=installation, owner_namespace=meta.namespace,
+                              labels={LABEL_SOURCE: meta.name, LABEL_ROLE: "kubernetes"}, owner=source)
     return {
         "apiVersion": "sources.knative.dev/v1",
         "kind": "ApiServerSource",
@@ -73,16 +72,14 @@ def api_server_source(source: Source) -> dict[str, Any]:
             "mode": "Resource",
             "serviceAccountName": WATCHER_SA,
             "resources": [res],
-            "sink": {
-                "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                        "name": SERVICES["ingest"], "namespace": meta.namespace},
-                "uri": f"/sources/{meta.namespace}/{meta.name}",
-            },
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: meta.namespace}},
+            "sink": {"ref": service_ref(SERVICES["ingest"], installation),
+                     "uri": f"/sources/{meta.namespace}/{meta.name}"},
         },
     }
 
 
-def plan_watch_objects(sources: Iterable[Source]) -> tuple[tuple[dict[str, Any], ...], dict[str, tuple[str, ...]]]:
+def plan_watch_objects(sources: Iterable[Source], *, installation: str) -> tuple[tuple[dict[str, Any], ...], dict[str, tuple[str, ...]]]:
     """An ApiServerSource per kubernetes Source, and the Sources whose selector is unusable."""
     out: list[dict[str, Any]] = []
     problems: dict[str, tuple[str, ...]] = {}
@@ -90,7 +87,7 @@ def plan_watch_objects(sources: Iterable[Source]) -> tuple[tuple[dict[str, Any],
         if src.spec.type is not SourceType.KUBERNETES:
             continue
         try:
-            out.append(api_server_source(src))
+            out.append(api_server_source(src, installation=installation))
         except SelectorError as exc:
             problems[f"{src.metadata.namespace}/{src.metadata.name}"] = (str(exc),)
     return tuple(out), problems

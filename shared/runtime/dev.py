@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ..core.namespaces import BROKER, NAMESPACE_ENV, broker_path, installation_namespace
 from ..models.manifests import read_paths
 from .loader import FUNCTIONS
 from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_http
@@ -72,15 +73,17 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
         redis = start_redis(state / "redis")
         redis_url = redis.url
     broker_port = free_port()
-    broker_url = f"http://127.0.0.1:{broker_port}/default/default"
+    installation = installation_namespace(os.environ)
+    broker_url = f"http://127.0.0.1:{broker_port}{broker_path(installation)}"
     ports = {name: (port if name == "ingest" else free_port()) for name in FUNCTIONS}
     services = {SERVICE[n]: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    base_env = {**os.environ, "REDIS_URL": redis_url, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1",
+    base_env = {**os.environ, "REDIS_URL": redis_url, NAMESPACE_ENV: installation, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1",
                 "CUTMAN_APPROVAL_KEY": os.environ.get("CUTMAN_APPROVAL_KEY") or secrets.token_urlsafe(32),
                 "CUTMAN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     children = [
         Child("broker", [sys.executable, "-m", "cutman.runtime.broker", "--port", str(broker_port),
-                         "--redis-url", redis_url, "--addressables", json.dumps(services)],
+                         "--redis-url", redis_url, "--addressables", json.dumps(services),
+                         "--broker", f"{installation}/{BROKER}"],
               dict(base_env), broker_port, state / "logs" / "broker.log"),
     ] + [
         Child(name, [sys.executable, "-m", "cutman.runtime.serve", name],

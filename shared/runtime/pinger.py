@@ -27,8 +27,8 @@ import httpx
 from .. import log as logs
 from ..adapters.store import RedisStore
 from ..core.cron import CronError, Schedule, parse_cron
-from ..core.ids import dns_name
-from ..core.source_planning import ingest_path, ping_data
+from ..core.namespaces import installation_namespace
+from ..core.source_planning import ingest_path, ping_data, ping_name
 from ..errors import CutmanError
 from ..models.cloudevent import make_event, to_binary
 from ..models.resources import Source, SourceType
@@ -50,6 +50,7 @@ class Entry:
 class Pinger:
     def __init__(self, *, store: RedisStore, ingest: str, client: httpx.AsyncClient) -> None:
         self.store, self.ingest, self.client = store, ingest.rstrip("/"), client
+        self.installation = installation_namespace(os.environ)
         self.entries: dict[str, Entry] = {}
 
     async def tick(self, now: datetime) -> None:
@@ -78,7 +79,7 @@ class Pinger:
     async def _ping(self, src: Source, event_id: str) -> bool:
         meta = src.metadata
         event = make_event(id=event_id, type=PING_TYPE, data=ping_data(src),
-                           source=f"/apis/v1/namespaces/{meta.namespace}/pingsources/{dns_name('cm-ping', meta.name)}")
+                           source=f"/apis/v1/namespaces/{self.installation}/pingsources/{ping_name(meta.namespace, meta.name)}")
         msg = to_binary(event)
         try:
             resp = await self.client.post(self.ingest + ingest_path(src), headers=msg.headers, content=msg.body)

@@ -30,15 +30,16 @@ from tests.k8s_schema import errors, knative_schemas
 from tests.kube_emulator import ApplyingEmulator, kube_api
 
 NS = "team"
+INSTALL = "cutman"
 GROUP = "cutman.dev"
 TRIGGERS = kmock.resource("eventing.knative.dev", "v1", "triggers")
 SECRETS = kmock.resource("", "v1", "secrets")
 
 
-def cr(kind: str, name: str, spec: dict[str, Any], generation: int = 1) -> dict[str, Any]:
+def cr(kind: str, name: str, spec: dict[str, Any], generation: int = 1, ns: str = NS) -> dict[str, Any]:
     return {
         "apiVersion": "cutman.dev/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": NS, "uid": str(uuid.uuid4()), "generation": generation},
+        "metadata": {"name": name, "namespace": ns, "uid": str(uuid.uuid4()), "generation": generation},
         "spec": spec,
     }
 
@@ -64,11 +65,12 @@ def sink() -> dict[str, Any]:
 def put(emu: ApplyingEmulator, body: dict[str, Any]) -> None:
     """The object as the API server holds it (what the ApiServerSource would send)."""
     plural = body["kind"].lower() + "s"
-    emu.objects[(kmock.resource(GROUP, "v1alpha1", plural), NS, body["metadata"]["name"])] = body
+    ns = body["metadata"]["namespace"]
+    emu.objects[(kmock.resource(GROUP, "v1alpha1", plural), ns, body["metadata"]["name"])] = body
 
 
-def status_of(emu: ApplyingEmulator, kind: str, name: str) -> dict[str, Any]:
-    status: dict[str, Any] = emu.raw_objects(kind.lower() + "s", NS)[name].get("status") or {}
+def status_of(emu: ApplyingEmulator, kind: str, name: str, ns: str = NS) -> dict[str, Any]:
+    status: dict[str, Any] = emu.raw_objects(kind.lower() + "s", ns)[name].get("status") or {}
     return status
 
 
@@ -99,17 +101,19 @@ def test_create_applies_triggers_with_ssa_owner_refs_and_valid_schema(redis_url:
         for body in (snk, wf, src):
             put(emu, body)
             await rec.apply(body)
-        triggers = emu.raw_objects("triggers", NS)
+        triggers = emu.raw_objects("triggers", INSTALL)
         assert set(triggers) == {
-            "cm-triage-start-am", "cm-triage-step-look", "cm-triage-step-fix",
-            "cm-triage-sink-console", "cm-reconciler-run-finished",
+            "cm-team-triage-start-am", "cm-team-triage-step-look", "cm-team-triage-step-fix",
+            "cm-team-triage-sink-console", "cm-team-status",
         }
         schema = knative_schemas()[("eventing.knative.dev/v1", "Trigger")]
         for name, trig in triggers.items():
             assert errors(schema, trig) == [], name
             assert trig["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cutman"
-        owner = triggers["cm-triage-step-look"]["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["uid"]) == ("Workflow", "triage", wf["metadata"]["uid"])
+            assert trig["metadata"]["labels"]["cutman.dev/namespace"] == NS
+            assert trig["spec"]["subscriber"]["ref"]["namespace"] == INSTALL
+            assert "ownerReferences" not in trig["metadata"]  # no cross-namespace owners
+        assert emu.raw_objects("triggers", NS) == {}
         applies = [r for r in emu._requests if r.method == kmock.method.PATCH and r.resource == TRIGGERS]
         assert applies and all(
             r.params.get("fieldManager") == "cutman" and r.params.get("force", "").lower() == "true"
@@ -125,18 +129,18 @@ def test_create_applies_triggers_with_ssa_owner_refs_and_valid_schema(redis_url:
 
 def test_step_renamed_old_trigger_goes_and_unowned_objects_stay(redis_url: str) -> None:
     async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
-        emu.objects[(TRIGGERS, NS, "hand-made")] = {
+        emu.objects[(TRIGGERS, INSTALL, "hand-made")] = {
             "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
-            "metadata": {"name": "hand-made", "namespace": NS}, "spec": {"broker": "default"},
+            "metadata": {"name": "hand-made", "namespace": INSTALL}, "spec": {"broker": "default"},
         }
         put(emu, sink())
         await rec.apply(sink())
         await rec.apply(workflow(steps=("look", "fix")))
         result = await rec.apply(workflow(steps=("look", "repair")))
-        names = set(emu.raw_objects("triggers", NS))
-        assert "cm-triage-step-fix" not in names and "cm-triage-step-repair" in names
+        names = set(emu.raw_objects("triggers", INSTALL))
+        assert "cm-team-triage-step-fix" not in names and "cm-team-triage-step-repair" in names
         assert "hand-made" in names
-        assert result["deletedTriggers"] == ["cm-triage-step-fix"]
+        assert result["deletedTriggers"] == ["cm-team-triage-step-fix"]
 
     run(redis_url, scenario)
 
@@ -149,10 +153,10 @@ def test_delete_removes_objects_and_redis_config(redis_url: str) -> None:
             await rec.apply(body)
         assert await store.route("/webhook/team") == f"{NS}/am"
         await rec.delete(src)
-        assert "cm-triage-start-am" not in emu.raw_objects("triggers", NS)
+        assert "cm-team-triage-start-am" not in emu.raw_objects("triggers", INSTALL)
         assert await store.route("/webhook/team") is None
         await rec.delete(wf)
-        assert emu.raw_objects("triggers", NS) == {}
+        assert emu.raw_objects("triggers", INSTALL) == {}
         assert await store.get_config("workflow", f"{NS}/triage") is None
         assert await store.get_config("source", f"{NS}/am") is None
 
@@ -168,9 +172,9 @@ def test_resync_repairs_missed_events(redis_url: str) -> None:
         for body in (sink(), workflow(), source()):
             put(emu, body)
         result = await rec.resync([NS])
-        names = set(emu.raw_objects("triggers", NS))
-        assert "cm-gone-step-x" not in names
-        assert {"cm-triage-start-am", "cm-triage-step-look", "cm-triage-sink-console"} <= names
+        names = set(emu.raw_objects("triggers", INSTALL))
+        assert "cm-team-gone-step-x" not in names
+        assert {"cm-team-triage-start-am", "cm-team-triage-step-look", "cm-team-triage-sink-console"} <= names
         assert await store.get_config("workflow", f"{NS}/gone") is None
         assert await store.get_config("source", f"{NS}/am") is not None
         assert result[NS]["refused"] == []
@@ -256,7 +260,7 @@ def test_function_resyncs_on_start_with_kubeconfig(redis_url: str, tmp_path: Pat
         try:
             assert fn.resynced is not None
             await asyncio.wait_for(fn.resynced, timeout=10)
-            assert "cm-triage-step-look" in emu.raw_objects("triggers", NS)
+            assert "cm-team-triage-step-look" in emu.raw_objects("triggers", INSTALL)
         finally:
             fn.cluster.close()
             await fn.store.close()
@@ -271,13 +275,13 @@ def test_local_and_cluster_backends_build_identical_triggers(redis_url: str) -> 
 
     async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
         module = load("reconciler")
-        local = sys.modules[module.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store))
+        local = sys.modules[module.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store, INSTALL))
         for body in (sink(), workflow(), source()):
             put(emu, body)
             await rec.apply(body)
             await local.apply(body)
         in_redis = {k.split("/", 1)[1]: v for k, v in (await store.triggers()).items()}
-        in_api = emu.raw_objects("triggers", NS)
+        in_api = emu.raw_objects("triggers", INSTALL)
         assert len(in_redis) == 5
         assert in_api == in_redis
 
@@ -385,15 +389,15 @@ def test_schedule_source_ping_source_applied_and_removed(redis_url: str) -> None
         for body in (wf, nightly):
             put(emu, body)
             await rec.apply(body)
-        pings = emu.raw_objects("pingsources", NS)
-        assert set(pings) == {"cm-ping-nightly"}
-        ping = pings["cm-ping-nightly"]
+        pings = emu.raw_objects("pingsources", INSTALL)
+        assert set(pings) == {"cm-team-ping-nightly"}
+        ping = pings["cm-team-ping-nightly"]
         assert errors(knative_schemas()[("sources.knative.dev/v1", "PingSource")], ping) == []
-        assert ping["metadata"]["ownerReferences"][0]["uid"] == nightly["metadata"]["uid"]
-        assert "cm-triage-start-nightly" in emu.raw_objects("triggers", NS)
+        assert ping["metadata"]["labels"]["cutman.dev/namespace"] == NS
+        assert "cm-team-triage-start-nightly" in emu.raw_objects("triggers", INSTALL)
         result = await rec.delete(nightly)
-        assert emu.raw_objects("pingsources", NS) == {}
-        assert "PingSource/cm-ping-nightly" in result["deleted"]
+        assert emu.raw_objects("pingsources", INSTALL) == {}
+        assert "PingSource/cm-team-ping-nightly" in result["deleted"]
 
     run(redis_url, scenario)
 
@@ -410,12 +414,70 @@ def test_kubernetes_source_api_server_source_applied_and_removed(redis_url: str)
         for body in (wf, pods):
             put(emu, body)
             await rec.apply(body)
-        applied = emu.raw_objects("apiserversources", NS)["cm-watch-pods"]
+        applied = emu.raw_objects("apiserversources", INSTALL)["cm-team-watch-pods"]
         assert applied["spec"]["resources"][0]["selector"] == {"matchLabels": {"app": "web"}}
         assert errors(knative_schemas()[("sources.knative.dev/v1", "ApiServerSource")], applied) == []
-        assert applied["metadata"]["ownerReferences"][0]["uid"] == pods["metadata"]["uid"]
+        assert applied["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NS}}
         result = await rec.delete(pods)
-        assert emu.raw_objects("apiserversources", NS) == {}
-        assert "ApiServerSource/cm-watch-pods" in result["deleted"]
+        assert emu.raw_objects("apiserversources", INSTALL) == {}
+        assert "ApiServerSource/cm-team-watch-pods" in result["deleted"]
+
+    run(redis_url, scenario)
+
+
+def in_ns(body: dict[str, Any], ns: str) -> dict[str, Any]:
+    return {**body, "metadata": {**body["metadata"], "namespace": ns, "uid": str(uuid.uuid4())}}
+
+
+def test_two_namespaces_same_names_share_the_installation_without_collisions(redis_url: str) -> None:
+    """CRs of the same names in `team` and `ops`: all Triggers in `cutman`, labelled per
+    namespace; replanning one namespace never touches the other's; the second Source on
+    the same path is not Ready naming the first, and gets the path when the first goes."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        for ns in (NS, "ops"):
+            for body in (sink(), workflow(), source()):
+                body = in_ns(body, ns)
+                put(emu, body)
+                await rec.apply(body)
+        triggers = emu.raw_objects("triggers", INSTALL)
+        assert len(triggers) == 10
+        by_ns = {ns: {n for n, t in triggers.items() if t["metadata"]["labels"]["cutman.dev/namespace"] == ns}
+                 for ns in (NS, "ops")}
+        assert by_ns["ops"] == {n.replace("cm-team-", "cm-ops-") for n in by_ns[NS]}
+        schema = knative_schemas()[("eventing.knative.dev/v1", "Trigger")]
+        assert all(errors(schema, t) == [] for t in triggers.values())
+        assert await store.route("/webhook/team") == f"{NS}/am"
+        cond = ready(status_of(emu, "Source", "am", ns="ops"))
+        assert (cond["status"], cond["reason"]) == ("False", "PathConflict")
+        assert f"already served by Source {NS}/am" in cond["message"]
+        assert ready(status_of(emu, "Source", "am"))["status"] == "True"
+
+        await rec.delete(in_ns(workflow(), "ops"))
+        assert set(emu.raw_objects("triggers", INSTALL)) == by_ns[NS]
+
+        first = emu.raw_objects("sources", NS)["am"]
+        del emu.objects[(kmock.resource(GROUP, "v1alpha1", "sources"), NS, "am")]
+        await rec.delete(first)
+        assert await store.route("/webhook/team") == "ops/am"
+        cond = ready(status_of(emu, "Source", "am", ns="ops"))
+        assert cond["reason"] == "WorkflowNotFound"  # the path is its own now; its workflow went earlier
+
+    run(redis_url, scenario)
+
+
+def test_resync_of_every_namespace_lists_across_the_cluster(redis_url: str) -> None:
+    """CUTMAN_NAMESPACES unset: the resync lists CRs cluster-wide and plans each namespace."""
+
+    async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
+        for ns in ("ops", "punchingfist-system"):
+            for body in (sink(), workflow()):
+                put(emu, in_ns(body, ns))
+        result = await rec.resync(None)
+        assert set(result) == {"ops", "punchingfist-system"}
+        names = set(emu.raw_objects("triggers", INSTALL))
+        assert "cm-ops-triage-step-look" in names
+        assert [n for n in names if n.startswith("cm-punchingfist-system-triage-step-look-")]
+        assert await store.get_config("workflow", "punchingfist-system/triage") is not None
 
     run(redis_url, scenario)

@@ -94,16 +94,26 @@ def test_functions_scale_to_zero_with_readiness() -> None:
 def test_planned_api_server_sources_use_the_installed_watcher_account() -> None:
     from cutman.core.watch_planning import WATCHER_SA
 
-    role = next(d for _, d in DOCS if d["kind"] == "Role" and d["metadata"]["name"] == WATCHER_SA)
+    role = next(d for _, d in DOCS if d["kind"] == "ClusterRole" and d["metadata"]["name"] == WATCHER_SA)
     assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in role["rules"])
+    binding = next(d for _, d in DOCS if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"] == WATCHER_SA)
+    assert binding["roleRef"]["name"] == WATCHER_SA and binding["subjects"][0]["name"] == WATCHER_SA
 
 
 def test_reconciler_role_is_least_privilege() -> None:
+    """Objects it creates: a Role in the installation namespace only. Cluster-wide: reading
+    the CRs and writing their status, and `get` on the named Secrets, nothing else."""
     role = next(d for _, d in DOCS if d["kind"] == "Role" and d["metadata"]["name"] == "cutman-reconciler")
+    assert {g for r in role["rules"] for g in r["apiGroups"]} == {"eventing.knative.dev", "sources.knative.dev"}
+    crs = next(d for _, d in DOCS if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "cutman-reconciler")
+    assert {g for r in crs["rules"] for g in r["apiGroups"]} == {"cutman.dev"}
+    assert all(set(r["verbs"]) <= {"get", "list", "watch", "update", "patch"} for r in crs["rules"])
+    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in crs["rules"] if "sources" in r["resources"])
+    role = next(d for _, d in DOCS if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "cutman-reconciler-secrets")
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
-        if "secrets" in rule["resources"]:
-            assert rule["verbs"] == ["get"] and rule["resourceNames"]
+        assert rule["resources"] == ["secrets"]
+        assert rule["verbs"] == ["get"] and rule["resourceNames"]
     env_only = {ref["secretKeyRef"]["name"] for ref in _env_secret_refs()}
     secrets = {d["metadata"]["name"] for _, d in DOCS if d["kind"] == "Secret"} - env_only
     names = next(r["resourceNames"] for r in role["rules"] if "secrets" in r["resources"])
@@ -116,7 +126,7 @@ def _env_secret_refs() -> list[dict[str, Any]]:
     for _, d in DOCS:
         if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1":
             for c in d["spec"]["template"]["spec"]["containers"]:
-                refs += [e["valueFrom"] for e in c.get("env", []) if "valueFrom" in e]
+                refs += [e["valueFrom"] for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
     return refs
 
 

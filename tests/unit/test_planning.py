@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutman.core.ids import dns_name
+from cutman.core.ids import dns_name, object_name
 from cutman.core.planning import plan_triggers
 from cutman.core.trigger_filter import matches
 from cutman.models.resources import Sink, Source, Workflow
@@ -39,29 +39,31 @@ def by_name(plan: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_start_step_and_sink_triggers() -> None:
-    plan = plan_triggers(workflows=[wf(sinks=["console"])], sources=[src()], sinks=[sink()])
+    plan = plan_triggers(installation="cutman", workflows=[wf(sinks=["console"])], sources=[src()], sinks=[sink()])
     t = by_name(plan)
-    assert set(t) == {"cm-triage-start-am", "cm-triage-step-a", "cm-triage-step-b", "cm-triage-sink-console"}
-    start = t["cm-triage-start-am"]["spec"]
+    assert set(t) == {"cm-default-triage-start-am", "cm-default-triage-step-a", "cm-default-triage-step-b", "cm-default-triage-sink-console"}
+    start = t["cm-default-triage-start-am"]["spec"]
     assert start["subscriber"] == {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                           "name": "cutman-step-cli", "namespace": "default"},
+                                           "name": "cutman-step-cli", "namespace": "cutman"},
                                    "uri": "/start/default/triage"}
-    assert t["cm-triage-step-b"]["spec"]["filter"]["attributes"] == {
+    assert t["cm-default-triage-step-b"]["spec"]["filter"]["attributes"] == {
         "type": "dev.cutman.step.requested", "workflow": "default/triage", "step": "b"}
-    assert t["cm-triage-sink-console"]["spec"]["subscriber"]["uri"] == "/sinks/default/console"
-    sink_spec = t["cm-triage-sink-console"]["spec"]
+    assert t["cm-default-triage-sink-console"]["spec"]["subscriber"]["uri"] == "/sinks/default/console"
+    sink_spec = t["cm-default-triage-sink-console"]["spec"]
     assert matches(sink_spec, {"type": "dev.cutman.run.finished", "workflow": "default/triage"})
     assert matches(sink_spec, {"type": "dev.cutman.run.awaitingapproval", "workflow": "default/triage"})
     assert not matches(sink_spec, {"type": "dev.cutman.run.finished", "workflow": "default/other"})
     assert not matches(sink_spec, {"type": "dev.cutman.step.requested", "workflow": "default/triage"})
     assert plan.problems == {}
     for trig in plan.triggers:
+        assert trig["metadata"]["namespace"] == "cutman"
+        assert trig["metadata"]["labels"]["cutman.dev/namespace"] == "default"
         assert trig["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cutman"
         assert trig["metadata"]["labels"]["cutman.dev/workflow"] == "triage"
 
 
 def test_start_trigger_filters_select_only_its_source_and_start_types() -> None:
-    start = by_name(plan_triggers(workflows=[wf()], sources=[src()], sinks=[]))["cm-triage-start-am"]["spec"]
+    start = by_name(plan_triggers(installation="cutman", workflows=[wf()], sources=[src()], sinks=[]))["cm-default-triage-start-am"]["spec"]
     firing = {"type": "dev.cutman.alert.firing", "cmsource": "default/am"}
     assert matches(start, firing)
     assert matches(start, {**firing, "type": "dev.cutman.source.event"})
@@ -70,46 +72,48 @@ def test_start_trigger_filters_select_only_its_source_and_start_types() -> None:
 
 
 def test_sources_of_other_workflows_or_namespaces_are_ignored() -> None:
-    plan = plan_triggers(workflows=[wf()], sources=[src("x", workflow="other"), src("y", ns="prod")], sinks=[])
+    plan = plan_triggers(installation="cutman", workflows=[wf()], sources=[src("x", workflow="other"), src("y", ns="prod")], sinks=[])
     assert not [n for n in plan.names() if "start" in n]
 
 
 def test_missing_sink_is_a_problem_but_trigger_is_planned() -> None:
-    plan = plan_triggers(workflows=[wf(sinks=["nope"])], sources=[], sinks=[sink("console")])
+    plan = plan_triggers(installation="cutman", workflows=[wf(sinks=["nope"])], sources=[], sinks=[sink("console")])
     assert plan.problems == {"default/triage": ("sink 'nope' does not exist in namespace default",)}
-    assert "cm-triage-sink-nope" in plan.names()
+    assert "cm-default-triage-sink-nope" in plan.names()
 
 
 def test_agent_and_conditional_steps_go_to_step_agent() -> None:
     steps = [{"name": "a", "type": "agent", "goal": "g"},
              {"name": "c", "type": "conditional", "condition": "x",
               "agent": {"name": "n", "type": "cli", "command": "true"}}]
-    t = by_name(plan_triggers(workflows=[wf(steps=steps)], sources=[src()], sinks=[]))
-    assert t["cm-triage-start-am"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
-    assert t["cm-triage-step-a"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
-    assert t["cm-triage-step-c"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-cli"
+    t = by_name(plan_triggers(installation="cutman", workflows=[wf(steps=steps)], sources=[src()], sinks=[]))
+    assert t["cm-default-triage-start-am"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
+    assert t["cm-default-triage-step-a"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
+    assert t["cm-default-triage-step-c"]["spec"]["subscriber"]["ref"]["name"] == "cutman-step-cli"
 
 
 def test_step_delivery_timeout_follows_step_timeout() -> None:
     steps = [{"name": "a", "type": "cli", "command": "true", "timeoutMinutes": 2}]
-    t = by_name(plan_triggers(workflows=[wf(steps=steps)], sources=[], sinks=[]))
-    assert t["cm-triage-step-a"]["spec"]["delivery"]["timeout"] == "PT150S"
+    t = by_name(plan_triggers(installation="cutman", workflows=[wf(steps=steps)], sources=[], sinks=[]))
+    assert t["cm-default-triage-step-a"]["spec"]["delivery"]["timeout"] == "PT150S"
 
 
 def test_names_are_dns_1123_and_bounded() -> None:
     long = "w" * 60
     steps = [{"name": "Step_With_Underscore", "type": "cli", "command": "true"}]
-    plan = plan_triggers(workflows=[wf(name=long, steps=steps)], sources=[src(workflow=long)], sinks=[])
+    plan = plan_triggers(installation="cutman", workflows=[wf(name=long, steps=steps)], sources=[src(workflow=long)], sinks=[])
     for name in plan.names():
         assert len(name) <= 63
         assert dns_name(name) == name
-    assert dns_name("cm", "a", "step", "X_y") != dns_name("cm", "a", "step", "x-y")
+    assert object_name("cm", "a", "step", "X_y") != object_name("cm", "a", "step", "x-y")
+    assert object_name("cm", "a-b", "c") != object_name("cm", "a", "b-c")
+    assert object_name("cm", "a", "b") == "cm-a-b"
 
 
 def test_plan_is_deterministic_and_complete_for_many_workflows() -> None:
     wfs = [wf(name=f"w{i}", sinks=["console"]) for i in range(5)]
     srcs = [src(f"s{i}", workflow=f"w{i}") for i in range(5)]
-    a = plan_triggers(workflows=wfs, sources=srcs, sinks=[sink()])
-    b = plan_triggers(workflows=list(reversed(wfs)), sources=list(reversed(srcs)), sinks=[sink()])
+    a = plan_triggers(installation="cutman", workflows=wfs, sources=srcs, sinks=[sink()])
+    b = plan_triggers(installation="cutman", workflows=list(reversed(wfs)), sources=list(reversed(srcs)), sinks=[sink()])
     assert a.triggers == b.triggers
     assert len(a.triggers) == 5 * 4

@@ -17,11 +17,11 @@ def src(name: str, type_: str = "schedule", **config: object) -> Source:
 
 
 def test_a_ping_source_per_schedule_source_pointing_at_ingest() -> None:
-    objs = plan_source_objects([src("nightly", timezone="Europe/Paris"), src("hook", "webhook")])
+    objs = plan_source_objects([src("nightly", timezone="Europe/Paris"), src("hook", "webhook")], installation="ops")
     assert len(objs) == 1
     ping = objs[0]
     assert (ping["apiVersion"], ping["kind"], ping["metadata"]["name"]) == ("sources.knative.dev/v1", "PingSource",
-                                                                           "cm-ping-nightly")
+                                                                           "cm-ops-ping-nightly")
     assert ping["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cutman"
     assert ping["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert ping["spec"]["schedule"] == "*/5 * * * *" and ping["spec"]["timezone"] == "Europe/Paris"
@@ -32,5 +32,5 @@ def test_a_ping_source_per_schedule_source_pointing_at_ingest() -> None:
 
 def test_namespace_plan_includes_ping_sources_of_that_namespace_only() -> None:
     other = Source.model_validate({**src("x").model_dump(by_alias=True), "metadata": {"name": "x", "namespace": "b"}})
-    plan = plan_namespace(namespace="ops", workflows=[], sources=[src("nightly"), other], sinks=[])
-    assert plan.keys() == {"PingSource/cm-ping-nightly"}
+    plan = plan_namespace(installation="cutman", namespace="ops", workflows=[], sources=[src("nightly"), other], sinks=[])
+    assert plan.keys() == {"PingSource/cm-ops-ping-nightly"}

@@ -2,8 +2,11 @@
 config and CR status out. `run.finished` events keep each Workflow's last run current.
 
 `CUTMAN_CLUSTER` picks the backend: `local` (default; Triggers in Redis for the dev broker)
-or `kubernetes` (server-side apply through the API; a full resync of `CUTMAN_NAMESPACES`
-runs when the process starts, so a cold start repairs whatever events were missed).
+or `kubernetes` (server-side apply through the API; a full resync of `CUTMAN_NAMESPACES`,
+or of every namespace when that is unset, runs when the process starts, so a cold start
+repairs whatever events were missed). Planned objects go to the installation namespace
+`CUTMAN_NAMESPACE` (default `cutman`); CRs outside `CUTMAN_NAMESPACES` (when set) are
+ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
 from cutman.adapters.cluster import Cluster, LocalCluster
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
+from cutman.core.namespaces import installation_namespace, watched_namespaces
 from cutman.errors import BadRequest, CutmanError
 from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import data_dict, ext
@@ -32,14 +36,15 @@ class Backend(StrEnum):
     KUBERNETES = "kubernetes"
 
 
-def make_cluster(cfg: Mapping[str, str], local: LocalCluster) -> Cluster:
+def make_cluster(cfg: Mapping[str, str], store: Any) -> Cluster:
     backend = cfg.get("CUTMAN_CLUSTER", Backend.LOCAL.value)
+    namespace = installation_namespace(cfg)
     if backend == Backend.LOCAL:
-        return local
+        return LocalCluster(store, namespace)
     if backend == Backend.KUBERNETES:
         from cutman.adapters.kube import KubeCluster, api_client
 
-        return KubeCluster(api_client(cfg))
+        return KubeCluster(api_client(cfg), namespace)
     raise ValueError(f"CUTMAN_CLUSTER must be local or kubernetes, not {backend!r}")
 
 
@@ -48,11 +53,11 @@ class ReconcilerFunction(FunctionBase):
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
-        self.cluster = make_cluster(cfg, LocalCluster(self.store))
-        self.reconciler = Reconciler(self.store, self.cluster)
-        self.namespaces = [n for n in cfg.get("CUTMAN_NAMESPACES", "").split(",") if n]
+        self.cluster = make_cluster(cfg, self.store)
+        self.namespaces = watched_namespaces(cfg)
+        self.reconciler = Reconciler(self.store, self.cluster, self.namespaces)
         self.resynced: asyncio.Task[None] | None = None
-        if cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES and self.namespaces:
+        if cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES:
             self.resynced = asyncio.get_running_loop().create_task(self._resync())
 
     async def _resync(self) -> None:

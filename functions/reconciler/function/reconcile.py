@@ -19,6 +19,7 @@ from cutman import log as logs
 from cutman.adapters.cluster import Cluster
 from cutman.adapters.store import Store
 from cutman.core.planning import plan_namespace
+from cutman.core.routes import route_of
 from cutman.errors import BadRequest, CutmanError, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
@@ -26,7 +27,7 @@ from cutman.models.secret import is_secret, secret_data
 
 from .checks import check_resource
 from .secrets import workflow_secrets
-from .sources import compile_config, route_of
+from .sources import compile_config
 from .status import Reason, changed, desired_status, sink_counters, source_counters
 
 logger = logs.get("cutman.reconciler")
@@ -36,9 +37,22 @@ logger = logs.get("cutman.reconciler")
 class Reconciler:
     store: Store
     cluster: Cluster
+    namespaces: tuple[str, ...] | None = None
+    """The CR namespaces served (`CUTMAN_NAMESPACES`); None for all."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    def serves(self, body: dict[str, Any]) -> bool:
+        ns = (body.get("metadata") or {}).get("namespace", "default")
+        return self.namespaces is None or ns in self.namespaces
+
+    def _ignored(self, body: dict[str, Any]) -> dict[str, Any]:
+        meta = body.get("metadata") or {}
+        return {"result": f"{body.get('kind')} {meta.get('namespace', 'default')}/{meta.get('name')} ignored: "
+                          f"namespace not in CUTMAN_NAMESPACES ({', '.join(self.namespaces or ())})"}
+
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.serves(body):
+            return self._ignored(body)
         async with self.lock:
             try:
                 return await self._apply(body)
@@ -51,7 +65,41 @@ class Reconciler:
             return await self._secret(body)
         res = await self._configure(body)
         meta = res.metadata
-        return await self._replan(meta.namespace, f"{res.kind} {meta.namespace}/{meta.name} configured")
+        freed = await self._claim(res)
+        result = await self._replan(meta.namespace, f"{res.kind} {meta.namespace}/{meta.name} configured")
+        await self._hand_over(freed, skip=meta.namespace)
+        return result
+
+    async def _claim(self, res: Source | Workflow | Sink) -> list[str]:
+        """A Source claims its path (the first claimant keeps it; a later one is stored
+        but not Ready, see `_replan`); paths it no longer uses are freed and returned."""
+        if not isinstance(res, Source):
+            return []
+        key = f"{res.metadata.namespace}/{res.metadata.name}"
+        route = route_of(res)
+        if route is not None:
+            await self.store.set_route(route.path, key)
+        return await self.store.drop_routes(key, keep=route.path if route else None)
+
+    async def _hand_over(self, paths: Sequence[str], *, skip: str | None = None) -> None:
+        """Give each freed path to the oldest other Source that claims it, and replan
+        that Source's namespace so its status turns Ready."""
+        if not paths:
+            return
+        docs = sorted(await self.store.list_configs("source"), key=_age)
+        waiting = [Source.model_validate(d) for d in docs]
+        touched: set[str] = set()
+        for path in paths:
+            for src in waiting:
+                route = route_of(src)
+                if route is None or route.path != path or not self.serves(src.model_dump(by_alias=True)):
+                    continue
+                key = f"{src.metadata.namespace}/{src.metadata.name}"
+                if await self.store.set_route(path, key) == key:
+                    touched.add(src.metadata.namespace)
+                break
+        for ns in sorted(touched - ({skip} if skip else set())):
+            await self._replan(ns, f"path handed over in namespace {ns}")
 
     async def _configure(self, body: dict[str, Any]) -> Source | Workflow | Sink:
         res = parse_resource(body, where="event")
@@ -59,12 +107,6 @@ class Reconciler:
         doc = await compile_config(res, secrets=self._read_secret)
         kind, meta = Kind(res.kind), res.metadata
         key = f"{meta.namespace}/{meta.name}"
-        route = route_of(res) if isinstance(res, Source) else None
-        if route is not None:
-            owner = await self.store.set_route(route.path, key)
-            if owner != key:
-                raise Invalid(f"path {route.path} is already served by Source {owner}", field=route.field)
-            await self.store.drop_routes(key, keep=route.path)
         if isinstance(res, Workflow) and self.cluster.mirrors_secrets:
             await self._mirror(workflow_secrets(res))
         await self.store.put_config(kind.value.lower(), key, doc)
@@ -112,6 +154,8 @@ class Reconciler:
         return {"result": f"Secret {key} configured"}
 
     async def delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.serves(body):
+            return self._ignored(body)
         async with self.lock:
             if is_secret(body):
                 return await self._secret(body, delete=True)
@@ -119,13 +163,15 @@ class Reconciler:
             if kind not in {k.value for k in Kind} or not meta.get("name"):
                 raise BadRequest("a delete needs kind and metadata.name")
             ns = meta.get("namespace", "default")
-            await self._forget(Kind(str(kind)), f"{ns}/{meta['name']}")
-            return await self._replan(ns, f"{kind} {ns}/{meta['name']} deleted")
+            freed = await self._forget(Kind(str(kind)), f"{ns}/{meta['name']}")
+            result = await self._replan(ns, f"{kind} {ns}/{meta['name']} deleted")
+            await self._hand_over(freed)
+            return result
 
-    async def _forget(self, kind: Kind, key: str) -> None:
-        if kind is Kind.SOURCE:
-            await self.store.drop_routes(key)
+    async def _forget(self, kind: Kind, key: str) -> list[str]:
+        freed = await self.store.drop_routes(key) if kind is Kind.SOURCE else []
         await self.store.delete_config(kind.value.lower(), key)
+        return freed
 
     async def run_finished(self, *, workflow: str, run: str, phase: str) -> dict[str, Any]:
         """A finished run becomes its Workflow's `lastRun` and `phase`."""
@@ -153,30 +199,46 @@ class Reconciler:
                 await self.cluster.patch_status(Kind.SINK, ns, sink, counters)
                 await self._record(Kind.SINK, key, counters)
 
-    async def resync(self, namespaces: Sequence[str]) -> dict[str, Any]:
-        """Make Redis and the owned objects match the CRs the API has (after missed events)."""
+    async def resync(self, namespaces: Sequence[str] | None = None) -> dict[str, Any]:
+        """Make Redis and the owned objects match the CRs the API has (after missed events),
+        in the given namespaces or (None) in every namespace that has cutman CRs."""
         async with self.lock:
-            out: dict[str, Any] = {}
-            for ns in namespaces:
-                refused: list[str] = []
-                for kind in Kind:
-                    items = await self.cluster.list_resources(kind, ns)
-                    if items is None:
-                        continue
-                    live = set()
-                    for body in items:
-                        live.add(f"{ns}/{body['metadata']['name']}")
-                        try:
-                            await self._configure(body)
-                        except Invalid as err:
-                            refused.append(f"{kind.value} {ns}/{body['metadata']['name']}")
-                            await self._refused(body, err)
+            listed: dict[Kind, list[dict[str, Any]]] = {}
+            for kind in Kind:
+                items: list[dict[str, Any]] = []
+                for ns in (namespaces if namespaces is not None else [None]):
+                    found = await self.cluster.list_resources(kind, ns)
+                    if found is None:
+                        return {}
+                    items += found
+                listed[kind] = sorted(items, key=_age)
+            scopes = set(namespaces or ()) | {
+                (b.get("metadata") or {}).get("namespace", "default") for v in listed.values() for b in v}
+            if namespaces is None:
+                scopes |= {(d.get("metadata") or {}).get("namespace", "default")
+                           for k in Kind for d in await self.store.list_configs(k.value.lower())}
+            refused: dict[str, list[str]] = {ns: [] for ns in scopes}
+            for kind, items in listed.items():
+                live = set()
+                for body in items:
+                    meta = body["metadata"]
+                    key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+                    live.add(key)
+                    try:
+                        res = await self._configure(body)
+                        await self._claim(res)
+                    except Invalid as err:
+                        refused[meta.get("namespace", "default")].append(f"{kind.value} {key}")
+                        await self._refused(body, err)
+                for ns in scopes:
                     for doc in await self.store.list_configs(kind.value.lower(), ns):
                         key = f"{ns}/{doc['metadata']['name']}"
                         if key not in live:
-                            await self._forget(kind, key)
+                            await self._hand_over(await self._forget(kind, key))
+            out: dict[str, Any] = {}
+            for ns in sorted(scopes):
                 result = await self._replan(ns, f"namespace {ns} resynced")
-                out[ns] = {**result, "refused": refused}
+                out[ns] = {**result, "refused": refused[ns]}
             return out
 
     async def _replan(self, namespace: str, what: str) -> dict[str, Any]:
@@ -184,7 +246,14 @@ class Reconciler:
         workflows = [Workflow.model_validate(d) for d in await load("workflow", namespace)]
         sources = [Source.model_validate(d) for d in await load("source", namespace)]
         sinks = [Sink.model_validate(d) for d in await load("sink", namespace)]
-        plan = plan_namespace(namespace=namespace, workflows=workflows, sources=sources, sinks=sinks)
+        routes = {}
+        for src in sources:
+            route = route_of(src)
+            owner = await self.store.route(route.path) if route else None
+            if route is not None and owner is not None:
+                routes[route.path] = owner
+        plan = plan_namespace(namespace=namespace, installation=self.cluster.namespace, workflows=workflows,
+                              sources=sources, sinks=sinks, routes=routes)
         deleted = await self.cluster.apply_objects(namespace, plan.objects)
         await self._statuses(workflows, sources, sinks, plan.workflow_problems, plan.source_problems)
         return {
@@ -214,7 +283,9 @@ class Reconciler:
             counters = await self._counters(res, key)
             previous = res.status.dump() if res.status is not None else None
             reason = None
-            if kind is Kind.SOURCE and any(not p.startswith("workflow ") for p in problems):
+            if kind is Kind.SOURCE and any(p.startswith("path ") for p in problems):
+                reason = Reason.PATH_CONFLICT
+            elif kind is Kind.SOURCE and any(not p.startswith("workflow ") for p in problems):
                 reason = Reason.INVALID
             status = desired_status(kind=kind, problems=problems, previous=previous,
                                     generation=meta.generation, now=now, counters=counters, reason=reason)
@@ -241,3 +312,10 @@ class Reconciler:
                 out |= {"lastRun": runs[0].id, "phase": runs[0].phase.value}
             return out | await self.store.workflow_stats(key)
         return sink_counters(await self.store.sink_stats(key))
+
+
+def _age(body: dict[str, Any]) -> tuple[str, str, str]:
+    """Oldest first, so after a resync the first claimant of a path still serves it."""
+    meta = body.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace", "default")),
+            str(meta.get("name", "")))

@@ -11,31 +11,17 @@ events or run state (see cutman.core.auth).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from cutman.core import auth
+from cutman.core.routes import Route, route_of
 from cutman.errors import Invalid
-from cutman.models.resources import Authentication, AuthType, Resource, Source, SourceType
+from cutman.models.resources import Authentication, AuthType, Resource, Source
 from cutman.models.secret import SecretRef
 
+__all__ = ["Route", "SecretLookup", "compile_config", "route_of"]
+
 SecretLookup = Callable[[str], Awaitable[dict[str, str] | None]]
-
-
-@dataclass(frozen=True)
-class Route:
-    path: str
-    field: str
-
-
-def route_of(src: Source) -> Route | None:
-    """The ingest path a Source is served at: a webhook's `path`, an api Source's `endpoint`
-    (api Sources are also always served at /sources/<namespace>/<name>)."""
-    if src.spec.config.path:
-        return Route(src.spec.config.path, "spec.config.path")
-    if src.spec.type is SourceType.API and src.spec.config.endpoint:
-        return Route(src.spec.config.endpoint, "spec.config.endpoint")
-    return None
 
 
 async def compile_config(res: Resource, *, secrets: SecretLookup) -> dict[str, Any]:

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     SINK_NOT_FOUND = "SinkNotFound"
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"
     INVALID = "InvalidSpec"
+    PATH_CONFLICT = "PathConflict"
 
 
 def ready_condition(
