@@ -41,17 +41,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the stack and the tests run for real: redis-server always,
-# prometheus-alertmanager for the Alertmanager integration tests, prometheus for the
-# agent's promql tool.
+# Debian packages the stack and the tests run for real: redis-server always, dash (cli
+# steps run under /bin/dash explicitly), prometheus-alertmanager for the Alertmanager
+# integration tests, prometheus for the agent's promql tool, bash for the hostile corpus.
 deps-run:
 	@command -v redis-server >/dev/null || scripts/install-debs.sh redis-server
+	@test -x /bin/dash || scripts/install-debs.sh dash
 
 deps-test:
 	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \
 	  && command -v prometheus >/dev/null \
 	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus
 	@command -v kubectl >/dev/null || scripts/install-debs.sh kubernetes-client
+	@test -x /bin/dash && command -v bash >/dev/null || scripts/install-debs.sh dash bash
 
 clean:
 	rm -rf $(VENV) .cutman .pytest_cache .mypy_cache .ruff_cache

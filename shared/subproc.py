@@ -3,6 +3,14 @@
 Shared by the cli step and by agent tools that run commands. The child never inherits
 this process's environment (which holds the Redis URL), runs in a scratch directory,
 and a timeout kills its whole process group, grandchildren included.
+
+Scripts run under `SHELL`, dash, named explicitly rather than whatever /bin/sh is: the
+shell-safety of templated commands is tested against dash's semantics (bash evaluates a
+variable's value as an expression inside `$(( ))`, where `a[$(cmd)]` runs cmd).
+Large data reaches the child as files (`files`: 0600, in a 0700 folder removed with the
+scratch directory), never as one environment variable: Linux refuses an argument or
+environment string over 128 KiB and the whole exec over ARG_MAX ("Argument list too
+long"). `exec_problem` says, before exec, what would not fit.
 """
 
 from __future__ import annotations
@@ -11,11 +19,15 @@ import asyncio
 import os
 import signal
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 KILL_GRACE_S = 2.0
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
+SHELL = "/bin/dash"
+MAX_ARG_STRLEN = 128 * 1024  # Linux: one argv or "NAME=value" string, NUL included
+MAX_EXEC_BYTES = 1024 * 1024  # argv + environment together; ARG_MAX is 2 MiB with an 8 MiB stack
 
 
 @dataclass(frozen=True)
@@ -47,17 +59,56 @@ def _text(data: bytes, dropped: int) -> str:
     return text + (cut_marker(dropped) if dropped else "")
 
 
-async def run_capped(argv: list[str], *, env: dict[str, str], timeout_s: float, cap: int) -> ProcResult:
-    """Run `argv` (no shell unless argv says so); never raises for the child's failures."""
+def exec_problem(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
+    """Why exec would refuse this argv and environment (NUL byte, size), or None."""
+    total = 0
+    for where, text in [*((f"argument {i}", a) for i, a in enumerate(argv)),
+                        *((f"environment variable {k}", f"{k}={v}") for k, v in env.items())]:
+        if "\x00" in text:
+            return f"{where} contains a NUL byte, which no argument or environment string can hold"
+        size = len(text.encode("utf-8", "surrogateescape")) + 1
+        if size > MAX_ARG_STRLEN:
+            return f"{where} is {size} bytes; one string holds at most {MAX_ARG_STRLEN}"
+        total += size
+    if total > MAX_EXEC_BYTES:
+        return f"arguments and environment are {total} bytes together; at most {MAX_EXEC_BYTES}"
+    return None
+
+
+def _write_files(cwd: str, files: Mapping[str, tuple[str, bytes]]) -> dict[str, str]:
+    if not files:
+        return {}
+    folder = os.path.join(cwd, ".cutman")
+    os.mkdir(folder, 0o700)
+    paths: dict[str, str] = {}
+    for var, (name, content) in files.items():
+        path = os.path.join(folder, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        paths[var] = path
+    return paths
+
+
+async def run_capped(argv: list[str], *, env: dict[str, str], timeout_s: float, cap: int,
+                     files: Mapping[str, tuple[str, bytes]] | None = None) -> ProcResult:
+    """Run `argv` (no shell unless argv says so); never raises for the child's failures.
+
+    `files` maps an environment variable to (file name, content): each is written 0600
+    and the variable holds its path.
+    """
     with tempfile.TemporaryDirectory(prefix="cutman-step-") as cwd:
-        env = {"HOME": cwd, **env}
+        env = {"HOME": cwd, **env, **_write_files(cwd, files or {})}
+        problem = exec_problem(argv, env)
+        if problem:
+            return ProcResult(None, "", "", 0, 0, False, start_error=f"cannot start {argv[0]}: {problem}")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, env=env, start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             return ProcResult(None, "", "", 0, 0, False, start_error=f"cannot start {argv[0]}: {exc}")
         assert proc.stdout is not None and proc.stderr is not None
         readers = asyncio.gather(_read_capped(proc.stdout, cap), _read_capped(proc.stderr, cap))

@@ -17,12 +17,18 @@ Refused, with a message saying what to write instead: template control flow
 (`{{ if }}`, `{% %}`); an expression in a quoted-delimiter heredoc (`<<'EOF'`, no
 expansion there), in a heredoc delimiter, in `$(( ))` arithmetic, right after `$` or a
 backslash, as a `${…}` parameter name, or as a command name (its value would pick the
-program to run; assignments `NAME={{ … }}` and redirection targets are fine).
+program to run; assignments `NAME={{ … }}` and redirection targets are fine); an
+argument of `eval` or `trap` and the script of `sh -c` (any shell name, `-ec` too); a
+variable assigned a template value (`X={{ … }}`, `export X=…`) that is used inside any
+`$(( ))` of the command: bash evaluates a variable's value there as an expression and
+runs command substitution in an array subscript (`a[$(cmd)]`).
 
 Limits: the value stays one argument, so a value starting with "-" can still be read as
-an option (write `--` before it); programs that parse an argument as shell code again
-(`eval`, `sh -c`, `ssh host cmd`, `kubectl exec … -- sh -c`) reopen the hole: pass the
-value as a positional argument (`sh -c 'echo "$1"' _ {{ .x }}`). Wrappers (`env`, `sudo`,
+an option (write `--` before it); other programs that parse an argument as shell code
+again (`ssh host cmd`, `kubectl exec … -- sh -c`) reopen the hole: pass the value as a
+positional argument (`sh -c 'echo "$1"' _ {{ .x }}`). A template value copied to another
+variable first (`Y=$X`) is not traced into arithmetic: cli steps run under dash, which
+never evaluates a value as an expression. Wrappers (`env`, `sudo`,
 `xargs`) are not recognised as command position. `case` patterns closed by `)` inside
 `$( )` end the substitution early; an expression as a case pattern at the start of a line
 is refused as a command name. An empty value is still an (empty) argument. Trim markers
@@ -49,6 +55,10 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _PARAM_OPERATOR = re.compile(r"[:#%/^,@?=+\-\[]")
 _WORD_END = " \t\n;&|()<>"
 _REDIRECT = re.compile(r"&>>?|<>|[<>][&>|]?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EVAL_LIKE = frozenset({"eval", "trap"})
+_SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "ash", "busybox"})
+_DASH_C = re.compile(r"-[a-zA-Z]*c[a-zA-Z]*")
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,9 @@ class _Frame:
     word: str = ""  # code frames and ${ }: the word read so far
     command: bool = True  # code frames: the next word is a command name
     target: bool = False  # code frames: the next word is a redirection target
+    name: str = ""  # code frames: the current simple command's name
+    prev: str = ""  # code frames: the last complete word
+    begin: int = 0  # $(( )): where its text starts in the output
 
 
 @functools.lru_cache(maxsize=512)
@@ -138,12 +151,16 @@ def compile_command(command: str) -> CompiledCommand:
     return CompiledCommand(_Lexer(command, holed, expressions, lines).run(), tuple(expressions))
 
 
+def clean_value(value: str) -> str:
+    """A rendered value as exec can carry it: NUL bytes and unencodable surrogates dropped."""
+    return value.replace(_HOLE, "").encode("utf-8", "ignore").decode("utf-8")
+
+
 def command_env(compiled: CompiledCommand, context: Mapping[str, Any]) -> dict[str, str]:
     """Render each expression of a compiled command into its environment variable."""
     env: dict[str, str] = {}
     for name, expression in zip(compiled.names, compiled.expressions, strict=True):
-        value = render(expression, context).replace(_HOLE, "")
-        value = value.encode("utf-8", "ignore").decode("utf-8")
+        value = clean_value(render(expression, context))
         size = len(name) + 2 + len(value.encode("utf-8"))
         if size > MAX_ENV_STRING_BYTES:
             raise TemplateError(
@@ -175,6 +192,8 @@ class _Lexer:
         self.i = 0
         self.holes = 0
         self.line_start = False
+        self.tainted: dict[str, int] = {}  # variable assigned a template value -> its hole
+        self.arithmetic: list[tuple[str, int]] = []  # text of each $(( )) and its line
 
     def refuse(self, detail: str) -> NoReturn:
         if self.text[self.i : self.i + 1] == _HOLE:
@@ -217,7 +236,27 @@ class _Lexer:
         for frame in self.stack:
             if frame.ctx not in _MAY_END_OPEN:
                 self.refuse(f"unterminated {frame.ctx.value} in the command")
+        self.check_arithmetic()
         return "".join(self.out)
+
+    def check_arithmetic(self) -> None:
+        """Refuse a variable that holds a template value where the shell does arithmetic.
+
+        bash evaluates a variable's value inside $(( )) as an expression, and an array
+        subscript there runs command substitution: `a[$(cmd)]` runs cmd. dash does not,
+        and cli steps run under dash, but a command must stay safe under any sh.
+        """
+        for text, line in self.arithmetic:
+            for name in _NAME.findall(text):
+                hole = self.tainted.get(name)
+                if hole is None:
+                    continue
+                raise TemplateError(
+                    f"${name} holds the template value {self.expressions[hole]} and is used in"
+                    " $(( )), where bash runs a value like a[$(cmd)] as code; check it is a"
+                    f' number into a new variable first: N=$(printf %d "${name}") || exit 1',
+                    template=self.command, line=line,
+                )
 
     def hole(self, frame: _Frame) -> None:
         if frame.ctx is _Ctx.QUOTED_HEREDOC:
@@ -230,8 +269,17 @@ class _Lexer:
             if below.ctx in (_Ctx.HEREDOC, _Ctx.COMMENT):
                 break
             if below.ctx in _CODE:
-                if below.command and not below.target and not _ASSIGNMENT.match(below.word):
+                assigned = _ASSIGNMENT.match(below.word)
+                if below.command and not below.target and not assigned:
                     self.refuse("is a command name: its value would choose the program to run")
+                if below.name in _EVAL_LIKE:
+                    self.refuse(f"is an argument of {below.name}, which runs it as shell code;"
+                                " branch on the value instead")
+                if below.name in _SHELLS and _DASH_C.fullmatch(below.prev):
+                    self.refuse(f"is the script of {below.name} {below.prev}; pass it as a positional"
+                                f" argument instead: {below.name} -c 'echo \"$1\"' _ {{{{ … }}}}")
+                if assigned:
+                    self.tainted[assigned.group()[:-1]] = self.holes
                 break
         self.out.append(_reference(f"{VAR_PREFIX}{self.holes}", frame))
         if frame.ctx in _CODE or frame.ctx is _Ctx.PARAM:
@@ -243,6 +291,8 @@ class _Lexer:
         text, char = self.text, self.text[self.i]
         if char in _WORD_END:
             self.end_word(frame)
+        if char in "\n;&|()":
+            frame.name = frame.prev = ""
         if char == "\\":
             self.escape()
         elif char == "'":
@@ -287,7 +337,10 @@ class _Lexer:
         if frame.target:
             frame.target = False
         elif word not in _KEYWORDS and not _ASSIGNMENT.match(word):
+            if frame.command:
+                frame.name = word.rsplit("/", 1)[-1]
             frame.command = False
+        frame.prev = word
 
     def quoted(self, frame: _Frame) -> None:
         ctx, char = frame.ctx, self.text[self.i]
@@ -309,6 +362,8 @@ class _Lexer:
         elif ctx is _Ctx.ARITH and self.text.startswith("))", self.i) and not frame.depth:
             self.emit(2)
             self.stack.pop()
+            line = self.text.count("\n", 0, self.i) + 1
+            self.arithmetic.append(("".join(self.out[frame.begin:]), line))
         else:
             if ctx is _Ctx.ARITH:
                 frame.depth += (char == "(") - (char == ")" and frame.depth > 0)
@@ -343,7 +398,7 @@ class _Lexer:
             self.i += 1
             self.refuse("follows '$'; write the expression on its own, not after '$'")
         if after == "((":
-            self.push(_Ctx.ARITH, 3)
+            self.push(_Ctx.ARITH, 3, begin=len(self.out) + 1)
         elif after[:1] == "(":
             self.push(_Ctx.SUBST, 2)
         elif after[:1] == "{":

@@ -7,8 +7,12 @@ agent whose scripted model passes each value to a command tool and to kubectl, a
 last cli step that reads the agent's answer. The canary file (an absolute path inside
 the hostile values) must never be created, and every value must arrive byte for byte.
 
+The cli steps run under dash (the default) and again with bash as the shell
+(`CUTMAN_SHELL=/bin/bash`): the corpus includes `a[$(touch …)]`, which bash would run
+inside `$(( ))`.
+
 Test double: the scripted OpenAI-compatible server (tests/openai_stub.py) for the model.
-Everything else is real: Redis, /bin/sh, the kubectl binary (against a closed port).
+Everything else is real: Redis, dash and bash, the kubectl binary (against a closed port).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cutman.models.run import RunPhase
 from cutman.runtime.redis_server import free_port
 
-from tests.integration.test_shell_injection import HOSTILE
+from tests.integration.test_shell_injection import BASH, HOSTILE
 from tests.openai_stub import ScriptedOpenAI, answer, sequence, tool_calls
 from tests.steps import run_workflow
 
@@ -48,7 +53,8 @@ def workflow(url: str, kubeconfig: Path, n: int) -> dict[str, Any]:
     }
 
 
-def test_hostile_labels_never_run_as_code(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell", [None, BASH], ids=["dash", "bash"])
+def test_hostile_labels_never_run_as_code(redis_url: str, tmp_path: Path, shell: str | None) -> None:
     canary = tmp_path / "CANARY"
     values = [h.replace("CANARY", str(canary)) for h in HOSTILE]
     kubeconfig = tmp_path / "kubeconfig"
@@ -63,7 +69,8 @@ def test_hostile_labels_never_run_as_code(redis_url: str, tmp_path: Path) -> Non
     script = sequence(tool_calls(*calls), answer({"summary": "checked", "values": values}))
     with ScriptedOpenAI(script) as llm:
         run = run_workflow(redis_url, workflow(llm.url, kubeconfig, len(values)),
-                           alert={"alertname": "X", "labels": {f"v{i}": v for i, v in enumerate(values)}})
+                           alert={"alertname": "X", "labels": {f"v{i}": v for i, v in enumerate(values)}},
+                           cfg={"CUTMAN_SHELL": shell} if shell else None)
     assert not canary.exists(), "an injected command ran"
     assert run.phase is RunPhase.SUCCEEDED, run.error
     assert run.state("shell").output.split(SEP)[:-1] == values * 3

@@ -1,9 +1,11 @@
-"""Hostile alert labels against compiled cli commands, run by a real /bin/sh (and bash).
+"""Hostile alert labels against compiled cli commands, run by real dash and real bash.
 
 No doubles: every case compiles a command with shellsafe, renders the environment with
-command_env, and runs `/bin/sh -c script` with that environment in a scratch directory.
-A hostile value must never create the canary file, and `printf '%s'` of it must print
-the value byte for byte.
+command_env, and runs `<shell> -c script` with that environment in a scratch directory,
+for dash (what cli steps run, `subproc.SHELL`) and bash (Debian package bash). A hostile
+value must never create the canary file, and `printf '%s'` of it must print the value
+byte for byte. Template values that reach `$(( ))` (where bash evaluates `a[$(cmd)]` as
+code) are refused when the command is compiled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 from cutman.core.shellsafe import command_env, compile_command
 from cutman.core.templating import TemplateError
+from cutman.subproc import SHELL
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +66,9 @@ HOSTILE = [
     "line1\nline2\n",
     "é ✓ \u202e",
     "\x01\x1b[31m\x7f",
+    f"a[$(touch {CANARY})]",
+    f"x[`touch {CANARY}`]+1",
+    f"1+a[$(touch {CANARY})]",
 ]
 
 Expected = Callable[[str], str]
@@ -104,7 +110,9 @@ CONTEXTS: list[tuple[str, str, Expected]] = [
     ("subshell", "(printf '%s' {{ .v }})", lambda v: v),
     ("sh -c positional", 'sh -c \'printf "%s" "$1"\' _ {{ .v }}', lambda v: v),
 ]
-SHELLS = ["/bin/sh"] + ([bash] if (bash := shutil.which("bash")) else [])
+BASH = shutil.which("bash")
+assert BASH is not None, "the bash corpus needs bash (Debian package bash)"
+SHELLS = [SHELL, BASH]
 
 
 def run(shell: str, command: str, value: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
@@ -155,12 +163,58 @@ def test_glob_and_tilde_do_not_expand(tmp_path: Path) -> None:
         assert result.stdout == f"[{value}][{value}]".encode()
 
 
+ARITHMETIC = [
+    "printf '%s' $(( {{ .v }} + 1 ))",
+    "X={{ .v }}; printf '%s' $((X + 1))",
+    "X=\"{{ .v }}\"; printf '%s' \"$(( $X ))\"",
+    "export X={{ .v }}; printf '%s' $(( ${X} * 2 ))",
+    "X=pre{{ .v }}; Y=1; printf '%s' $(( Y + X ))",
+    "eval {{ .v }}",
+    "eval \"printf '%s' {{ .v }}\"",
+    "sh -c {{ .v }}",
+    "bash -c \"{{ .v }}\"",
+    "trap 'printf {{ .v }}' EXIT",
+]
+
+
+@pytest.mark.parametrize("command", ARITHMETIC)
+def test_template_values_in_arithmetic_and_eval_are_refused(command: str) -> None:
+    with pytest.raises(TemplateError, match=r"\$\(\( \)\)|as shell code|positional argument"):
+        compile_command(command)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_suggested_number_check_is_safe_under_both_shells(shell: str, tmp_path: Path) -> None:
+    command = "X={{ .v }}; N=$(printf %d \"$X\" 2>/dev/null) || exit 0; printf '%s' $((N + 1))"
+    for value in HOSTILE:
+        run(shell, command, value, tmp_path)
+        assert not (tmp_path / CANARY).exists(), (shell, value)
+    assert run(shell, command, "41", tmp_path).stdout == b"42"
+
+
+def test_indirect_arithmetic_is_why_scripts_run_under_dash(tmp_path: Path) -> None:
+    """A value copied to another variable first is not traced; dash never evaluates it.
+
+    Under bash the same script runs the injected command, which is why cli steps name
+    /bin/dash explicitly instead of trusting /bin/sh.
+    """
+    command = "X={{ .v }}; Y=$X; printf '%s' $((Y + 1))"
+    value = f"a[$(touch {CANARY})]"
+    dash = run(SHELL, command, value, tmp_path)
+    assert not (tmp_path / CANARY).exists() and dash.returncode != 0
+    assert b"Illegal number" in dash.stderr
+    assert BASH is not None
+    run(BASH, command, value, tmp_path)
+    assert (tmp_path / CANARY).exists(), "bash evaluates a[$(...)] inside $(( ))"
+
+
 FUZZ_SCRIPTS = [
     "printf '%s|' a 'b c' \"d $X\" $(printf e) `printf f`",
     'X=1; Y="${X:-z}"; printf \'%s\' "$Y" # done',
     "cat <<EOF\nline $X\nEOF\nprintf 'x'",
     'for i in 1 2; do printf \'%s\' "$i"; done; [ -n "a" ] && printf ok',
     "case a in a) printf '%s' \"$(printf in)\";; esac",
+    'X=1; printf "%s" $((X + 2)) "${X#1}"',
 ]
 
 
@@ -178,5 +232,6 @@ def test_fuzzed_positions_never_run_the_value(script: str, position: int, value:
     except TemplateError:
         assume(False)
     with tempfile.TemporaryDirectory() as scratch:
-        run("/bin/sh", command, value, Path(scratch))
-        assert not (Path(scratch) / CANARY).exists(), (command, value)
+        for shell in SHELLS:
+            run(shell, command, value, Path(scratch))
+            assert not (Path(scratch) / CANARY).exists(), (shell, command, value)

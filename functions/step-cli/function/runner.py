@@ -6,6 +6,14 @@ code. With `args` there is no shell at all: each rendered argument is one argv e
 The child gets a clean environment (not this function's, which holds the Redis URL):
 `runtime.environment`, the step's secrets, and the CUTMAN_* variables; its own process
 group (a timeout kills the whole tree) and capped output (`CUTMAN_OUTPUT_LIMIT` bytes).
+
+Scripts run under dash (`subproc.SHELL`; `CUTMAN_SHELL` overrides it, which the tests use
+to run the hostile corpus under bash too). The alert reaches the step as a file,
+`CUTMAN_ALERT_FILE` (0600, removed after the step), and as `CUTMAN_ALERT` only while its
+JSON fits in `ALERT_ENV_MAX` bytes: an alert over 128 KiB in one variable used to make
+every exec fail with "Argument list too long". Rendered `args` lose NUL bytes as
+template values in `command` do; a value too large for exec fails the step with the
+reason instead of reaching exec.
 """
 
 from __future__ import annotations
@@ -17,32 +25,38 @@ from typing import Any
 
 from cutman.core import engine
 from cutman.core.context import build_context
-from cutman.core.shellsafe import command_env, compile_command
+from cutman.core.shellsafe import clean_value, command_env, compile_command
 from cutman.core.templating import TemplateError, render
 from cutman.models.resources import Step, StepType
 from cutman.models.run import Run, StepPhase
 from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN, StepSecrets
-from cutman.subproc import BASE_ENV, DEFAULT_OUTPUT_LIMIT, run_capped
+from cutman.subproc import BASE_ENV, DEFAULT_OUTPUT_LIMIT, SHELL, run_capped
 
 OUTPUT_LIMIT_CFG = "CUTMAN_OUTPUT_LIMIT"
+SHELL_CFG = "CUTMAN_SHELL"
+ALERT_ENV_MAX = 32 * 1024
 
 
 @dataclass(frozen=True)
 class Limits:
     output_bytes: int = DEFAULT_OUTPUT_LIMIT
+    shell: str = SHELL
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, str]) -> Limits:
+        shell = cfg.get(SHELL_CFG) or SHELL
+        if not shell.startswith("/"):
+            raise ValueError(f"{SHELL_CFG}={shell!r}: must be an absolute path")
         raw = cfg.get(OUTPUT_LIMIT_CFG)
         if not raw:
-            return cls()
+            return cls(shell=shell)
         try:
             value = int(raw)
         except ValueError:
             raise ValueError(f"{OUTPUT_LIMIT_CFG}={raw!r}: not a number of bytes") from None
         if value < 1:
             raise ValueError(f"{OUTPUT_LIMIT_CFG}={raw!r}: must be at least 1 byte")
-        return cls(value)
+        return cls(value, shell)
 
 
 def _json_object(stdout: str) -> dict[str, Any] | None:
@@ -55,13 +69,16 @@ def _json_object(stdout: str) -> dict[str, Any] | None:
 
 def step_env(run: Run, step: Step, extra: dict[str, str], secrets: StepSecrets | None = None) -> dict[str, str]:
     env = {**BASE_ENV, **run.environment, **(secrets.env if secrets else {}), **extra}
-    env.update(
-        CUTMAN_RUN_ID=run.id,
-        CUTMAN_WORKFLOW=run.workflow,
-        CUTMAN_STEP=step.name,
-        CUTMAN_ALERT=json.dumps(run.alert or {}),
-    )
+    env.update(CUTMAN_RUN_ID=run.id, CUTMAN_WORKFLOW=run.workflow, CUTMAN_STEP=step.name)
+    alert = json.dumps(run.alert or {})
+    if len(alert) <= ALERT_ENV_MAX:  # ensure_ascii: characters are bytes
+        env["CUTMAN_ALERT"] = alert
     return env
+
+
+def step_files(run: Run) -> dict[str, tuple[str, bytes]]:
+    """Files the step reads by path: the alert as JSON in CUTMAN_ALERT_FILE."""
+    return {"CUTMAN_ALERT_FILE": ("alert.json", json.dumps(run.alert or {}).encode())}
 
 
 class CliExecutor:
@@ -77,19 +94,20 @@ class CliExecutor:
         context = build_context(run)
         try:
             if step.args:
-                argv = [render(a, context) for a in step.args]
+                argv = [clean_value(render(a, context)) for a in step.args]
                 extra: dict[str, str] = {}
             else:
                 compiled = compile_command(step.command or "")
-                argv = ["/bin/sh", "-c", compiled.script]
+                argv = [self.limits.shell, "-c", compiled.script]
                 extra = command_env(compiled, context)
         except TemplateError as exc:
             return engine.Outcome(StepPhase.FAILED, error=f"template: {exc.message}")
         timeout = (step.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN) * 60
-        return await self._run(argv, step_env(run, step, extra, secrets), timeout)
+        return await self._run(argv, step_env(run, step, extra, secrets), timeout, step_files(run))
 
-    async def _run(self, argv: list[str], env: dict[str, str], timeout: float) -> engine.Outcome:
-        res = await run_capped(argv, env=env, timeout_s=timeout, cap=self.limits.output_bytes)
+    async def _run(self, argv: list[str], env: dict[str, str], timeout: float,
+                   files: dict[str, tuple[str, bytes]]) -> engine.Outcome:
+        res = await run_capped(argv, env=env, timeout_s=timeout, cap=self.limits.output_bytes, files=files)
         if res.start_error:
             return engine.Outcome(StepPhase.FAILED, error=res.start_error)
         if res.timed_out:

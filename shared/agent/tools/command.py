@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from ...core.shellsafe import command_env, compile_command
 from ...core.templating import TemplateError
-from ...subproc import BASE_ENV, run_capped
+from ...subproc import BASE_ENV, SHELL, run_capped
 from .base import Tool, ToolContext, ToolError
 
 PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -58,7 +58,7 @@ class CommandTool(Tool):
         except TemplateError as exc:
             raise ToolError(f"template: {exc.message}") from None
         env = {**BASE_ENV, **ctx.env, **extra}
-        res = await run_capped(["/bin/sh", "-c", self.compiled.script], env=env,
+        res = await run_capped([SHELL, "-c", self.compiled.script], env=env,
                                timeout_s=ctx.timeout_s, cap=ctx.output_limit)
         if res.start_error or res.timed_out:
             raise ToolError(res.start_error or f"{self.tool_name} timed out")
