@@ -38,7 +38,7 @@ class EventLog(Protocol):
     async def record_source_events(self, source: str, events: Sequence[dict[str, str]]) -> None: ...
     async def source_events(self, source: str, *, limit: int, before: str | None = None) -> list[Entry]: ...
     async def dead_letters(self, broker: str, *, limit: int, before: str | None = None) -> list[Entry]: ...
-    async def run_updates(self, after: str, *, block_ms: int, count: int = 200) -> list[Entry]: ...
+    async def run_updates(self, after: str, *, block_ms: int | None, count: int = 200) -> list[Entry]: ...
     async def last_run_update(self) -> str: ...
 
 
@@ -66,8 +66,8 @@ class RedisEventLog(RedisBase):
         return cast(list[Entry], await self._r.xrevrange(dead_key(broker), _older(before), "-", count=limit))
 
     @wrap
-    async def run_updates(self, after: str, *, block_ms: int, count: int = 200) -> list[Entry]:
-        """Entries after id `after` (`$` for only new ones), waiting up to `block_ms`."""
+    async def run_updates(self, after: str, *, block_ms: int | None, count: int = 200) -> list[Entry]:
+        """Entries after id `after`, waiting up to `block_ms` for one (None: answer at once)."""
         got: Any = await self._r.xread({RUN_UPDATES: after}, count=count, block=block_ms)
         if not got:
             return []

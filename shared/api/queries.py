@@ -318,9 +318,16 @@ def _stream_cursor(raw: str | None) -> str | None:
     if raw is None or raw == "":
         return None
     left, _, right = raw.partition("-")
-    if not (left.isdigit() and right.isdigit()):
-        raise BadRequest("continue is not a token this API gave out", field="continue")
+    if not (left.isdigit() and right.isdigit() and len(raw) < 48):
+        raise BadRequest(f"{raw[:48]!r} is not a stream position this API gave out", field="continue")
     return raw
+
+
+def stream_id(raw: str) -> str:
+    """A stream entry id from a client (`Last-Event-ID`), checked."""
+    checked = _stream_cursor(raw)
+    assert checked is not None
+    return checked
 
 
 async def source_events(

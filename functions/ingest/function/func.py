@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cutman import log as logs
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
@@ -38,7 +39,8 @@ from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import approvals, authn, housekeeping, sourceevents
+from . import api, approvals, authn, housekeeping, sourceevents, ui
+from .apiauth import ApiAuth
 from .body import Body
 from .metrics import CONTENT_TYPE, Metrics
 
@@ -60,10 +62,21 @@ class Ingest(FunctionBase):
         sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker)
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
+        auth = ApiAuth.from_cfg(cfg)
+        self.api = api.ApiEndpoint(store=self.store, broker=self.broker, auth=auth,
+                                   broker_name=broker_name(cfg))
+        self.ui = ui.UiEndpoint(store=self.store, auth=auth)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"].startswith(approvals.PREFIX):
+        path = scope["path"]
+        if path.startswith(approvals.PREFIX):
             await self.approvals.serve(scope, receive, send)
+            return
+        if path == api.PREFIX or path.startswith(api.PREFIX + "/"):
+            await self.api.serve(scope, receive, send)
+            return
+        if path == ui.PREFIX or path.startswith(ui.PREFIX + "/"):
+            await self.ui.serve(scope, receive, send)
             return
         route = self.routes.get(scope["path"])
         if route is not None:
@@ -190,6 +203,14 @@ class Ingest(FunctionBase):
         fired = counts[Decision.FIRING] + counts[Decision.REPEAT]
         self.metrics.inc("cutman_ingest_events_total", fired, source=source, type="alert.firing")
         self.metrics.inc("cutman_ingest_events_total", counts[Decision.RESOLVED], source=source, type="alert.resolved")
+
+
+def broker_name(cfg: Mapping[str, str]) -> str:
+    """`<ns>/<broker>` of the Broker ingest posts to (its dead letters are shown by the API)."""
+    parts = [p for p in urlsplit(cfg.get("K_SINK", "")).path.split("/") if p]
+    if len(parts) == 2:
+        return f"{parts[0]}/{parts[1]}"
+    return f"{cfg.get('CUTMAN_NAMESPACE', 'cutman')}/default"
 
 
 def new() -> Ingest:
