@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..adapters.event_log import event_doc
 from ..adapters.store import Store
@@ -28,7 +29,8 @@ from ..runtime.views import run_view
 
 KINDS = {"sources": "source", "workflows": "workflow", "sinks": "sink"}
 CREDENTIAL_FIELDS = frozenset({"botToken", "routingKey", "token", "password", "apiKey", "key", "secretKey",
-                               "accessKey", "webhookUrl", "url"})
+                               "accessKey"})
+URL_FIELDS = frozenset({"url", "webhookUrl", "endpoint", "pushgateway"})
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 MIN_MASKED_LEN = 4
@@ -62,18 +64,28 @@ def limit_of(raw: str | int | None) -> int:
 
 def _redact_config(config: Any) -> Any:
     if isinstance(config, dict):
-        return {k: (MASK if k in CREDENTIAL_FIELDS and isinstance(v, str) and v and _inline(k, v)
-                    else _redact_config(v)) for k, v in config.items()}
+        out = {}
+        for k, v in config.items():
+            if isinstance(v, str) and v and k in CREDENTIAL_FIELDS:
+                out[k] = MASK
+            elif isinstance(v, str) and k in URL_FIELDS:
+                out[k] = redact_url(v)
+            else:
+                out[k] = _redact_config(v)
+        return out
     if isinstance(config, list):
         return [_redact_config(v) for v in config]
     return config
 
 
-def _inline(key: str, value: str) -> bool:
-    """URLs are shown unless they carry credentials (user:pass@ or a Slack-style hook)."""
-    if key in ("url", "webhookUrl"):
-        return "@" in value.split("//", 1)[-1].split("/", 1)[0] or "hooks.slack.com" in value
-    return True
+def redact_url(url: str) -> str:
+    """A URL with its user:password replaced (and a Slack-style hook's secret path)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+    path = "/" + MASK if parts.hostname == "hooks.slack.com" else parts.path
+    return urlunsplit((parts.scheme, netloc, path, parts.query and MASK, parts.fragment))
 
 
 def resource_view(kind: str, doc: dict[str, Any]) -> dict[str, Any]:

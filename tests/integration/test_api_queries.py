@@ -90,7 +90,8 @@ async def _resources(url: str) -> None:
                                                           "message": "workflow 'triage' does not exist"}]}}
         sink = {"apiVersion": "cutman.dev/v1alpha1", "kind": "Sink",
                 "metadata": {"name": "slack", "namespace": "team"},
-                "spec": {"type": "slack", "config": {"channel": "#x", "botToken": "xoxb-inline-token"}}}
+                "spec": {"type": "slack", "config": {"channel": "#x", "botToken": "xoxb-inline-token",
+                                                     "endpoint": "https://u:pw@h.example/x?k=v"}}}
         await store.put_config("source", "default/am", src)
         await store.put_config("sink", "team/slack", sink)
         sources = await queries.list_resources(store, "sources")
@@ -99,6 +100,7 @@ async def _resources(url: str) -> None:
         assert "hmac-secret-value" not in str(sources) and "ingest" not in sources[0]["spec"]
         sinks = await queries.list_resources(store, "sinks", namespace="team")
         assert sinks[0]["spec"]["config"]["botToken"] == "***" and sinks[0]["ready"] is None
+        assert sinks[0]["spec"]["config"]["endpoint"] == "https://***@h.example/x?***"
         assert await queries.list_resources(store, "sinks", namespace="default") == []
         assert await queries.list_resources(store, "sources", labels={"team": "web"}) == []
         one = await queries.get_resource(store, "source", "default", "am")
