@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cutman.models.cloudevent import make_event, to_binary
+from cutman.models.events import EventType, Ext
 
 from tests.e2e.api_env import API_TOKEN, SECRETS, ApiEnv, api_env
 
@@ -228,10 +230,22 @@ def test_agent_run_approve_deny_and_the_stream(env: ApiEnv) -> None:
     resumed.close()
     assert get(env, "/api/v1/stream", 400, lastEventId="garbage")["field"] == "continue"
 
-    dead = env.stack.wait_for(lambda: get(env, "/api/v1/deadletters")["items"], what="the refused sink's dead letter")
-    assert dead[0]["code"] == "400" and dead[0]["type"] == "dev.cutman.run.finished"
-    assert dead[0]["run"] in by_pod.values() and dead[0]["event"]["specversion"] == "1.0"
+    assert approved["sinks"]["refuser"]["phase"] == "Failed", "a 400 from the receiver fails the delivery"
     assert env.refuser.hits >= 1
+
+
+def test_dead_letters(env: ApiEnv) -> None:
+    """A step.requested without its `run` extension is refused 400 by step-cli: not retryable,
+    so the dev broker dead-letters it at once, and the API lists it."""
+    broker = json.loads((env.stack.state / "dev.json").read_text())["broker_url"]
+    event = make_event(type=EventType.STEP_REQUESTED, source="/test", data={},
+                       extensions={Ext.WORKFLOW: "default/quick", Ext.STEP: "check", Ext.STEPTYPE: "cli"})
+    msg = to_binary(event)
+    assert httpx.post(broker, headers=msg.headers, content=msg.body, timeout=10).status_code == 202
+    dead = env.stack.wait_for(lambda: get(env, "/api/v1/deadletters")["items"], what="the dead letter")
+    assert dead[0]["code"] == "400" and dead[0]["type"] == "dev.cutman.step.requested"
+    assert dead[0]["event"]["id"] == event.get_id() and "not retryable" in dead[0]["reason"]
+    assert get(env, "/api/v1/deadletters", limit=1)["items"][0]["id"] == dead[0]["id"]
 
 
 def test_no_secret_value_in_any_answer(env: ApiEnv) -> None:
