@@ -43,15 +43,16 @@ $(STAMP): pyproject.toml
 
 # Debian packages the stack and the tests run for real: redis-server always, dash (cli
 # steps run under /bin/dash explicitly), prometheus-alertmanager for the Alertmanager
-# integration tests, prometheus for the agent's promql tool, bash for the hostile corpus.
+# integration tests, prometheus for the agent's promql tool, bash for the hostile corpus,
+# prometheus-pushgateway for the prometheus sink.
 deps-run:
 	@command -v redis-server >/dev/null || scripts/install-debs.sh redis-server
 	@test -x /bin/dash || scripts/install-debs.sh dash
 
 deps-test:
 	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \
-	  && command -v prometheus >/dev/null \
-	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus
+	  && command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
+	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus prometheus-pushgateway
 	@command -v kubectl >/dev/null || scripts/install-debs.sh kubernetes-client
 	@test -x /bin/dash && command -v bash >/dev/null || scripts/install-debs.sh dash bash
 

@@ -136,6 +136,20 @@ class SinkPlugin(Protocol):
     async def deliver(self, delivery: Delivery, ports: Ports) -> str: ...
 
 
+class RemoteUnavailable(Unavailable):
+    """A temporary refusal by the remote; `retry_after` from its Retry-After header."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def run_url(settings: Mapping[str, str], run_id: str) -> str | None:
+    """Where a human sees the run (the API served by ingest at CUTMAN_PUBLIC_URL)."""
+    public = settings.get("CUTMAN_PUBLIC_URL", "").rstrip("/")
+    return f"{public}/api/v1/runs/{run_id}" if public else None
+
+
 def redact_url(url: str) -> str:
     """scheme://host[:port]/path: no userinfo, query or fragment (they carry tokens)."""
     try:
@@ -169,5 +183,10 @@ async def request(ports: Ports, method: str, url: str, *, what: str, timeout: fl
         return resp
     detail = f"{what} {shown} answered {resp.status_code}: {resp.text[:200]}"
     if resp.status_code in RETRYABLE or resp.status_code >= 500:
-        raise Unavailable(detail)
+        retry_after = None
+        try:
+            retry_after = float(resp.headers.get("retry-after", ""))
+        except ValueError:
+            pass
+        raise RemoteUnavailable(detail, retry_after=retry_after)
     raise PermanentError(detail)

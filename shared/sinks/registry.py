@@ -8,10 +8,19 @@ from .base import SinkPlugin
 
 
 def _plugins() -> dict[SinkType, SinkPlugin]:
+    from .alertmanager import AlertmanagerSink
+    from .jira import JiraSink
+    from .pagerduty import PagerDutySink
+    from .prometheus import PrometheusSink
+    from .s3 import S3Sink
+    from .slack import SlackSink
     from .stdout import StdoutSink
     from .webhook import WebhookSink
 
-    plugins: tuple[SinkPlugin, ...] = (StdoutSink(), WebhookSink())
+    plugins: tuple[SinkPlugin, ...] = (
+        StdoutSink(), WebhookSink(), SlackSink(), AlertmanagerSink(), PrometheusSink(),
+        PagerDutySink(), JiraSink(), S3Sink(),
+    )
     return {p.type: p for p in plugins}
 
 

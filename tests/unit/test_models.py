@@ -70,7 +70,7 @@ kind: Sink
 metadata: {name: slack-oncall, namespace: ops}
 spec:
   type: slack
-  config: {channel: "#oncall", botToken: xoxb-secret, template: "{{ .workflow.outputs.summary }}"}
+  config: {channel: "#oncall", botToken: slack-bot-token-secret, template: "{{ .workflow.outputs.summary }}"}
   condition: "{{ .steps.analyze.success }}"
 """
 
@@ -84,7 +84,7 @@ def test_earlier_system_manifests_load() -> None:
     assert wf.spec.runtime.llm_config is not None and wf.spec.runtime.llm_config.api_key_secret == "llm-key"
     assert src.spec.config.filters == {"severity": ["critical"], "alertname": ["PodCrashLooping"]}
     assert src.spec.trigger_workflow == "pod-crashloop"
-    assert sink.spec.type is SinkType.SLACK and sink.spec.config.bot_token == "xoxb-secret"
+    assert sink.spec.type is SinkType.SLACK and sink.spec.config.bot_token == "slack-bot-token-secret"
 
 
 def test_examples_load() -> None:
