@@ -24,6 +24,7 @@ from ..errors import Invalid
 from ..models.resources import StepType, WorkflowSpec
 from ..models.run import Approval, Decision, Next, Run, RunPhase, StepPhase, StepState
 from .context import build_context
+from .jsontemplate import render_template
 from .templating import TemplateError, is_truthy, render
 
 
@@ -149,7 +150,7 @@ def _finish(run: Run, phase: RunPhase, error: str | None, now: str) -> Advance:
     for out in run.spec.outputs:
         run.outputs = dict(outputs)
         try:
-            outputs[out.name] = render(out.value, build_context(run))
+            outputs[out.name] = render_template(out.value, build_context(run))
         except TemplateError as exc:
             outputs[out.name] = ""
             if phase is RunPhase.SUCCEEDED:

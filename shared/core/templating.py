@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import jinja2
@@ -76,6 +76,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class JSONText(str):
+    """Text that already is a JSON value (toJSON, quote): JSON templates insert it as is."""
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, jinja2.Undefined):
         return None
@@ -88,17 +92,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+def to_json(value: Any) -> str:
+    return JSONText(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default))
 
 
-def _finalize(value: Any) -> Any:
+def finalize(value: Any) -> Any:
     if value is None or isinstance(value, jinja2.Undefined):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping | list | tuple):
-        return _to_json(value)
+        return to_json(value)
     return value
 
 
@@ -118,7 +122,7 @@ def _default(value: Any, fallback: Any = "", boolean: bool = True) -> Any:
 def _quote(value: Any) -> str:
     if value is None or isinstance(value, jinja2.Undefined):
         return ""
-    return json.dumps(str(_finalize(value)), ensure_ascii=False)
+    return JSONText(json.dumps(str(finalize(value)), ensure_ascii=False))
 
 
 def _range(value: Any) -> Iterable[Any]:
@@ -139,15 +143,15 @@ def _range(value: Any) -> Iterable[Any]:
 _ENV = _Sandbox(
     autoescape=False,
     undefined=jinja2.ChainableUndefined,
-    finalize=_finalize,
+    finalize=finalize,
     keep_trailing_newline=True,
 )
 _ENV.filters.update(
     {
         "default": _default,
         "d": _default,
-        "toJSON": _to_json,
-        "toJson": _to_json,
+        "toJSON": to_json,
+        "toJson": to_json,
         "quote": _quote,
         RANGE_FILTER: _range,
     }
@@ -157,8 +161,8 @@ _ENV.filters.update(
 # --- public API --------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile(template: str) -> jinja2.Template:
+def parse(template: str) -> nodes.Template:
+    """The sandbox's checked syntax tree of a template (a fresh tree: callers may rewrite it)."""
     translator = Translator(template)
     source = translator.run()
     try:
@@ -175,7 +179,21 @@ def _compile(template: str) -> jinja2.Template:
                 template=template,
                 line=node.lineno,
             )
+    return tree
+
+
+def register_filter(name: str, fn: Callable[..., Any]) -> None:
+    """Add a filter to the sandbox (jsontemplate's escaping filters)."""
+    _ENV.filters[name] = fn
+
+
+def compile_tree(tree: nodes.Template) -> jinja2.Template:
     return _ENV.from_string(tree)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(template: str) -> jinja2.Template:
+    return compile_tree(parse(template))
 
 
 def check(template: str) -> None:
@@ -185,7 +203,11 @@ def check(template: str) -> None:
 
 def render(template: str, context: Mapping[str, Any]) -> str:
     """Render one template; any failure inside it becomes a TemplateError."""
-    compiled = _compile(template)
+    return render_compiled(_compile(template), template, context)
+
+
+def render_compiled(compiled: jinja2.Template, template: str, context: Mapping[str, Any]) -> str:
+    """Render a compiled template with the output cap; failures become TemplateError."""
     chunks: list[str] = []
     size = 0
     try:

@@ -3,7 +3,9 @@
 A run waiting for approval is announced too (`context["approval"]` is set): with
 `approvalTemplate` if given, else a line with the approve/deny links when the sink has a
 `template` (a text channel), else the approval itself as JSON. A failed run is announced
-like a successful one; `.run.phase` and `.run.error` say how it ended.
+like a successful one; `.run.phase` and `.run.error` say how it ended. A template that
+is a JSON document renders its values with JSON escaping (core/jsontemplate), so an
+alert label can neither add a key nor break the document.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.templating import check, render
+from ..core.jsontemplate import check_json_template, is_json_template, render_template
+from ..core.templating import check
 from ..models.run import Run
 from .base import Params
 
@@ -27,6 +30,8 @@ def check_templates(params: Params, *extra: str | None) -> None:
     for template in (params.template, params.approval_template, *extra):
         if template:
             check(template)
+            if is_json_template(template):
+                check_json_template(template)
 
 
 def body(params: Params, run: Run, context: dict[str, Any], *, pretty: bool = False) -> tuple[str, bool]:
@@ -38,7 +43,7 @@ def body(params: Params, run: Run, context: dict[str, Any], *, pretty: bool = Fa
         if template is None:
             return json.dumps(approval, indent=2 if pretty else None), True
     if template:
-        text = render(template, context)
+        text = render_template(template, context)
         try:
             json.loads(text)
             return text, True
@@ -53,7 +58,7 @@ def rendered_json(template: str | None, context: dict[str, Any], *, what: str) -
         return None
     from ..errors import PermanentError
 
-    text = render(template, context)
+    text = render_template(template, context)
     try:
         doc = json.loads(text)
     except ValueError as exc:
