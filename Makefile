@@ -54,6 +54,8 @@ deps-test:
 	  && command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null \
 	  || scripts/install-debs.sh redis-server prometheus-alertmanager prometheus prometheus-pushgateway
 	@command -v kubectl >/dev/null || scripts/install-debs.sh kubernetes-client
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || scripts/install-debs.sh chromium chromium-driver
 	@test -x /bin/dash && command -v bash >/dev/null || scripts/install-debs.sh dash bash
 
 clean:

@@ -58,7 +58,8 @@ def page(title: str, body: str, *, nav: str = "runs", stream: str = "", fragment
             f"<title>{e(title)} · cutman</title><link rel=stylesheet href=/ui/static/app.css>"
             "<script defer src=/ui/static/app.js></script></head>"
             f'<body{data}><header><b class=logo>cutman</b><nav>{links}</nav>'
-            '<span id=live class="live off" title="live updates">live</span></header>'
+            + ('<span id=live class="live off" title="live updates">live</span>' if stream else "")
+            + '</header>'
             f"<main>{body}</main></body></html>")
 
 
@@ -222,7 +223,7 @@ def resources_page(groups: dict[str, list[dict[str, Any]]]) -> str:
             continue
         rows = "".join(
             f'<tr data-ready="{e(r["ready"])}"><td>{e(r["namespace"])}/{e(r["name"])}</td>'
-            f'<td>{e(r["type"] or "")}</td>'
+            f'<td>{e(r["type"] or str(len(r["spec"].get("steps") or [])) + " steps")}</td>'
             f'<td>{ready_badge(r["ready"])}</td>'
             f'<td>{e(r["reason"] or "")}</td><td>{e(r["message"] or "")}</td></tr>' for r in items)
         parts.append("<table><thead><tr><th>Name</th><th>Type</th><th>Ready</th><th>Reason</th><th>Message</th>"

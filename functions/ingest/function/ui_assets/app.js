@@ -17,7 +17,7 @@
       .catch(function () { /* the next update retries */ });
   }
 
-  if (stream && window.EventSource) {
+  if (stream && live && window.EventSource) {
     const source = new EventSource(stream, {withCredentials: true});
     source.addEventListener("open", function () {
       live.className = "live on";
