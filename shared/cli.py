@@ -17,12 +17,12 @@ from .approvals import apply_decision
 from .errors import CutmanError
 from .models.manifests import ManifestError, parse_resource, read_paths
 from .models.run import Decision
-from .models.secret import is_secret, secret_data
+from .models.secret import is_namespace, is_secret, secret_data
 from .runtime import dev
 from .runtime.stack import StackInfo, send_to_reconciler, state_dir
 from .runtime.views import run_details, run_view, runs_table, table
 
-KIND_ORDER = {"Secret": 0, "Sink": 1, "Workflow": 2, "Source": 3}
+KIND_ORDER = {"Namespace": -1, "Secret": 0, "Sink": 1, "Workflow": 2, "Source": 3}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,24 +79,26 @@ def _apply(args: argparse.Namespace, *, delete: bool) -> int:
             for doc in docs:
                 if is_secret(doc.body):
                     secret_data(doc.body, where=doc.where)
-                else:
+                elif not is_namespace(doc.body):
                     parse_resource(doc.body, where=doc.where)
     except ManifestError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     info = _stack(args)
     docs.sort(key=lambda d: KIND_ORDER.get(d.kind, 9) * (-1 if delete else 1))
+    docs = [d for d in docs if not (delete and is_namespace(d.body))]
     failed = 0
     for doc in docs:
         meta = doc.body.get("metadata", {})
-        group = "" if is_secret(doc.body) else ".cutman.dev"
-        name = f"{doc.kind.lower()}{group}/{meta.get('namespace', 'default')}/{meta.get('name')}"
+        group = "" if is_secret(doc.body) or is_namespace(doc.body) else ".cutman.dev"
+        ref = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+        name = f"{doc.kind.lower()}{group}/{meta.get('name') if is_namespace(doc.body) else ref}"
         status, body = send_to_reconciler(info, doc, delete=delete)
         if status == 200:
             print(f"{name} {'deleted' if delete else 'configured'}")
-            for wf, problems in body.get("problems", {}).items():
-                for problem in problems:
-                    print(f"  warning: workflow {wf}: {problem}")
+            why = (body.get("notReady") or {}).get(f"{doc.kind} {ref}")
+            if why and not delete:
+                print(f"  not Ready: {why}")
         else:
             failed += 1
             print(f"error: {doc.where}: {body.get('message', body)}", file=sys.stderr)

@@ -34,7 +34,7 @@ from .models.cloudevent import data_dict, ext, make_event
 from .models.events import START_TYPES, EventType, Ext
 from .models.resources import Step, StepType, WorkflowSpec
 from .models.run import Next, Run, StepPhase
-from .models.secret import SecretRef
+from .models.secret import CONVENTIONAL_KEYS, SecretError, resolve_secret
 
 logger = logs.get("cutman.step")
 DEFAULT_STEP_TIMEOUT_MIN = engine.DEFAULT_STEP_TIMEOUT_MIN
@@ -77,11 +77,11 @@ async def resolve_secrets(store: Store, run: Run, step: Step) -> StepSecrets:
 
 
 async def _secret(store: Store, ref: str, namespace: str, where: str) -> str:
-    parsed = SecretRef.parse(ref, namespace=namespace)
-    data = await store.get_secret(parsed.secret)
-    if data is None or parsed.key not in data:
-        raise MissingSecret(f"{where}: secret {parsed} does not exist")
-    return data[parsed.key]
+    keys = ("apiKey", "token") if where.startswith("llmConfig") else CONVENTIONAL_KEYS
+    try:
+        return await resolve_secret(ref, namespace=namespace, lookup=store.get_secret, keys=keys, where=where)
+    except SecretError as exc:
+        raise MissingSecret(exc.message) from None
 
 
 def masked(outcome: engine.Outcome, secrets: StepSecrets) -> engine.Outcome:

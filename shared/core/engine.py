@@ -146,7 +146,10 @@ def plan(*, run: Run, now: str) -> Advance:
 
 
 def _finish(run: Run, phase: RunPhase, error: str | None, now: str) -> Advance:
+    """Outputs render with the run's final phase and completion time in the context
+    (`.workflow.status`, `.workflow.completedAt`, `.workflow.duration`)."""
     outputs: dict[str, str] = {}
+    run.phase, run.completionTime = phase, now
     for out in run.spec.outputs:
         run.outputs = dict(outputs)
         try:
@@ -155,6 +158,7 @@ def _finish(run: Run, phase: RunPhase, error: str | None, now: str) -> Advance:
             outputs[out.name] = ""
             if phase is RunPhase.SUCCEEDED:
                 phase, error = RunPhase.FAILED, f"output {out.name}: {exc.message}"
+                run.phase = phase
     run.outputs = outputs
     run.phase, run.error, run.completionTime = phase, error, now
     return Advance(run, Finish(phase, error))

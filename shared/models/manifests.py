@@ -55,7 +55,8 @@ def parse_resource(body: dict[str, Any], *, where: str = "document") -> Resource
         raise ManifestError(where, ["not a mapping"])
     kind = body.get("kind")
     if kind not in {k.value for k in Kind}:
-        raise ManifestError(label, [f"kind: {kind!r} is not one of Source, Workflow, Sink"])
+        why = f"kind: {kind!r} is not one of Source, Workflow, Sink (cutman.dev/v1alpha1), or a v1 Secret or Namespace"
+        raise ManifestError(label, [why])
     if body.get("apiVersion") != API_VERSION:
         raise ManifestError(
             label, [f"apiVersion: must be {API_VERSION} (got {body.get('apiVersion')!r})"]

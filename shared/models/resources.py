@@ -226,6 +226,19 @@ class Step(Spec):
 
     _secret_env_names = field_validator("secret_env")(_env_names)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nested_defaults(cls, data: Any) -> Any:
+        """The earlier system's conditional steps nest a bare `agent: {goal, tools, ...}`:
+        the nested step takes the conditional's name and is an agent step."""
+        if isinstance(data, dict) and data.get("type") == StepType.CONDITIONAL.value \
+                and isinstance(data.get("agent"), dict):
+            nested = dict(data["agent"])
+            nested.setdefault("name", data.get("name"))
+            nested.setdefault("type", StepType.AGENT.value)
+            data = {**data, "agent": nested}
+        return data
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:

@@ -23,10 +23,10 @@ from cutman.core.routes import route_of
 from cutman.errors import BadRequest, CutmanError, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
-from cutman.models.secret import is_secret, secret_data
+from cutman.models.secret import is_namespace, is_secret, secret_data
 
 from .checks import check_resource
-from .secrets import workflow_secrets
+from .secrets import secret_problems, workflow_secrets
 from .sources import compile_config
 from .status import Reason, changed, desired_status, sink_counters, source_counters
 
@@ -63,6 +63,8 @@ class Reconciler:
     async def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
         if is_secret(body):
             return await self._secret(body)
+        if is_namespace(body):
+            return _namespace(body)
         res = await self._configure(body)
         meta = res.metadata
         freed = await self._claim(res)
@@ -147,11 +149,13 @@ class Reconciler:
         if not meta.get("name"):
             raise BadRequest("a Secret needs metadata.name")
         key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        ns = key.partition("/")[0]
         if delete:
             await self.store.delete_secret(key)
-            return {"result": f"Secret {key} deleted"}
+            return {**await self._replan(ns, f"Secret {key} deleted"), "result": f"Secret {key} deleted"}
         await self.store.put_secret(key, secret_data(body, where=f"Secret {key}"))
-        return {"result": f"Secret {key} configured"}
+        # CRs naming it may turn Ready (or, on delete, not)
+        return {**await self._replan(ns, f"Secret {key} configured"), "result": f"Secret {key} configured"}
 
     async def delete(self, body: dict[str, Any]) -> dict[str, Any]:
         if not self.serves(body):
@@ -159,6 +163,8 @@ class Reconciler:
         async with self.lock:
             if is_secret(body):
                 return await self._secret(body, delete=True)
+            if is_namespace(body):
+                return _namespace(body, delete=True)
             kind, meta = body.get("kind"), body.get("metadata") or {}
             if kind not in {k.value for k in Kind} or not meta.get("name"):
                 raise BadRequest("a delete needs kind and metadata.name")
@@ -255,14 +261,21 @@ class Reconciler:
         plan = plan_namespace(namespace=namespace, installation=self.cluster.namespace, workflows=workflows,
                               sources=sources, sinks=sinks, routes=routes)
         deleted = await self.cluster.apply_objects(namespace, plan.objects)
-        await self._statuses(workflows, sources, sinks, plan.workflow_problems, plan.source_problems)
+        wf_problems = dict(plan.workflow_problems)
+        for wf in workflows:
+            key = f"{namespace}/{wf.metadata.name}"
+            found = await secret_problems(wf, self._read_secret)
+            if found:
+                wf_problems[key] = (*wf_problems.get(key, ()), *found)
+        not_ready = await self._statuses(workflows, sources, sinks, wf_problems, plan.source_problems)
         return {
+            "notReady": not_ready,
             "result": what,
             "objects": sorted(plan.keys()),
             "triggers": sorted(o["metadata"]["name"] for o in plan.objects if o["kind"] == "Trigger"),
             "deletedTriggers": [k.split("/", 1)[1] for k in deleted if k.startswith("Trigger/")],
             "deleted": deleted,
-            "problems": {k: list(v) for k, v in plan.workflow_problems.items()},
+            "problems": {k: list(v) for k, v in wf_problems.items()},
             "sourceProblems": {k: list(v) for k, v in plan.source_problems.items()},
         }
 
@@ -273,8 +286,11 @@ class Reconciler:
         sinks: list[Sink],
         wf_problems: dict[str, tuple[str, ...]],
         src_problems: dict[str, tuple[str, ...]],
-    ) -> None:
+    ) -> dict[str, str]:
+        """Bring every CR's status up to date; returns `Kind ns/name` -> `Reason: why` of
+        each CR that is not Ready (what `cutman apply` prints)."""
         now = clock.now()
+        not_ready: dict[str, str] = {}
         every: list[Source | Workflow | Sink] = [*workflows, *sources, *sinks]
         for res in every:
             kind, meta = Kind(res.kind), res.metadata
@@ -283,6 +299,8 @@ class Reconciler:
             counters = await self._counters(res, key)
             previous = res.status.dump() if res.status is not None else None
             reason = None
+            if kind is Kind.WORKFLOW and problems and not problems[0].startswith("sink "):
+                reason = Reason.SECRET_NOT_FOUND
             if kind is Kind.SOURCE and any(p.startswith("path ") for p in problems):
                 reason = Reason.PATH_CONFLICT
             elif kind is Kind.SOURCE and any(not p.startswith("workflow ") for p in problems):
@@ -292,6 +310,10 @@ class Reconciler:
             if changed(previous, status):
                 await self.cluster.patch_status(kind, meta.namespace, meta.name, status)
                 await self._record(kind, key, status)
+            cond = status["conditions"][0]
+            if cond["status"] != "True":
+                not_ready[f"{kind.value} {key}"] = f"{cond['reason']}: {cond['message']}"
+        return not_ready
 
     async def _record(self, kind: Kind, key: str, status: dict[str, Any]) -> None:
         """Keep what was written beside the compiled config, so the next replan patches
@@ -319,3 +341,13 @@ def _age(body: dict[str, Any]) -> tuple[str, str, str]:
     meta = body.get("metadata") or {}
     return (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace", "default")),
             str(meta.get("name", "")))
+
+
+def _namespace(body: dict[str, Any], *, delete: bool = False) -> dict[str, Any]:
+    """A v1 Namespace beside the CRs (the earlier system's files start with one): in a
+    cluster kubectl creates it; locally namespaces need no creating, so it is accepted."""
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        raise BadRequest("a Namespace needs metadata.name")
+    what = "left alone (cutman dev does not delete namespaces)" if delete else "accepted (nothing to create locally)"
+    return {"result": f"Namespace {name} {what}"}

@@ -10,18 +10,16 @@ events or run state (see cutman.core.auth).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cutman.core import auth
 from cutman.core.routes import Route, route_of
 from cutman.errors import Invalid
 from cutman.models.resources import Authentication, AuthType, Resource, Source
-from cutman.models.secret import SecretRef
+from cutman.models.secret import SecretError, SecretLookup, resolve_secret
 
 __all__ = ["Route", "SecretLookup", "compile_config", "route_of"]
 
-SecretLookup = Callable[[str], Awaitable[dict[str, str] | None]]
 
 
 async def compile_config(res: Resource, *, secrets: SecretLookup) -> dict[str, Any]:
@@ -38,15 +36,10 @@ async def _auth(a: Authentication, *, namespace: str, secrets: SecretLookup) -> 
     if not a.secret_ref:
         raise Invalid(f"{a.type.value} authentication needs a secretRef (a Secret name, or name/key)",
                       field=field)
-    ref = SecretRef.parse(a.secret_ref, namespace=namespace)
-    data = await secrets(ref.secret)
-    if data is None:
-        raise Invalid(f"Secret {ref.secret} (from secretRef {a.secret_ref!r}) does not exist; "
-                      "apply it first", field=field)
-    value = data.get(ref.key)
-    if not value:
-        raise Invalid(f"Secret {ref.secret} has no key {ref.key!r} (from secretRef {a.secret_ref!r})",
-                      field=field)
+    try:
+        value = await resolve_secret(a.secret_ref, namespace=namespace, lookup=secrets, where=field)
+    except SecretError as exc:
+        raise Invalid(exc.message, field=field) from None
     if a.type is AuthType.BEARER:
         return {"type": a.type.value, "header": (a.header or auth.BEARER_HEADER).lower(),
                 "tokenHash": auth.hash_token(value)}

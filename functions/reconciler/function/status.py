@@ -24,6 +24,7 @@ class Reason(StrEnum):
     WORKFLOW_NOT_FOUND = "WorkflowNotFound"
     INVALID = "InvalidSpec"
     PATH_CONFLICT = "PathConflict"
+    SECRET_NOT_FOUND = "SecretNotFound"
 
 
 def ready_condition(
