@@ -157,7 +157,8 @@ def test_missing_secret_fails_the_step_without_running_it(redis_url: str) -> Non
 
     run = asyncio.run(scenario())
     assert run.phase is RunPhase.FAILED
-    assert run.state("a").error == "secretEnv.T: secret default/nope/token does not exist"
+    assert run.state("a").error == (
+        "secretEnv.T: Secret default/nope does not exist (from 'nope/token'); apply it in namespace default")
     assert run.state("a").output == ""
 
 
