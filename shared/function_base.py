@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import redis
 
 from . import log as logs
+from .adapters.redisbase import RedisTarget, sync_ping
 from .adapters.store import RedisStore
+from .core.secret_policy import SecretRefused, check_secrets
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Settings:
     redis_url: str
     broker_url: str
     body_limit: int
+    redis_password: str | None = None
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, str]) -> Settings:
@@ -28,11 +31,14 @@ class Settings:
             redis_url=cfg.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             broker_url=cfg.get("K_SINK", ""),
             body_limit=int(cfg.get("CUTMAN_BODY_LIMIT", str(1024 * 1024))),
+            redis_password=cfg.get("REDIS_PASSWORD") or None,
         )
 
 
 class FunctionBase:
     component = "function"
+    needs_approval_key = False
+    """Functions that sign or check approval links refuse to start without a good key."""
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
@@ -45,8 +51,15 @@ class FunctionBase:
 
     def start(self, cfg: Mapping[str, str]) -> None:
         logs.setup(self.component)
+        try:
+            check_secrets(cfg, approval_key=self.needs_approval_key)
+        except SecretRefused as refused:
+            # func-python's server carries on without lifespan when start() raises, which
+            # would serve with a forgeable key: log why, then end the process.
+            logs.error(logs.get(f"cutman.{self.component}"), str(refused))
+            raise SystemExit(3) from None
         self.settings = Settings.from_cfg(cfg)
-        self._store = RedisStore(self.settings.redis_url)
+        self._store = RedisStore(self.settings.redis_url, self.settings.redis_password)
 
     def stop(self) -> None:
         self._store = None
@@ -56,11 +69,7 @@ class FunctionBase:
         if self.settings is None:
             return False, "not started"
         try:
-            client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-            try:
-                client.ping()
-            finally:
-                client.close()
+            sync_ping(RedisTarget.parse(self.settings.redis_url, self.settings.redis_password))
         except (redis.RedisError, OSError) as exc:
             return False, f"redis unreachable: {type(exc).__name__}"
         return True, "OK"

@@ -22,6 +22,8 @@ logger = logs.get("cutman.function")
 
 
 class StepFunction(FunctionBase):
+    needs_approval_key = True
+
     def __init__(self, executor: Executor) -> None:
         super().__init__()
         self.executor = executor

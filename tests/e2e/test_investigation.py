@@ -25,7 +25,7 @@ from tests.openai_stub import ScriptedOpenAI, answer, tool_calls
 from tests.stack import Stack, start_stack, stop_stack
 
 API_KEY = "sk-e2e-0123456789abcdef"
-APPROVAL_KEY = "e2e-approval-key-0123456789"
+APPROVAL_KEY = "e2e-approval-key-0123456789-abcdefghij"
 ANALYSIS = {"summary": "web-1 is OOMKilled", "root_cause": "memory limit 128Mi", "can_auto_fix": True,
             "recommendations": ["raise the limit"], "confidence": 0.9}
 FIX = {"summary": "raise memory to 512Mi", "root_cause": "memory limit 128Mi", "can_auto_fix": True,

@@ -52,6 +52,7 @@ SUMMARY_KEY = {Decision.FIRING: "firing", Decision.REPEAT: "repeated", Decision.
 
 class Ingest(FunctionBase):
     component = "ingest"
+    needs_approval_key = True
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
