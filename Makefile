@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck bench deps venv clean crds
+.PHONY: run test unit lint typecheck bench deps venv clean crds func-context
 
 run: $(STAMP) deps-run
 	$(BIN)/cutman dev --port $(PORT) -f deploy/examples
@@ -24,9 +24,9 @@ bench: $(STAMP) deps-run
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench
 
-# deploy/knative/crds.yaml from the pydantic models (a unit test fails when they drift).
+# deploy/knative/base/crds.yaml from the pydantic models (a unit test fails when they drift).
 crds: $(STAMP)
-	$(BIN)/python -m cutman.models.crd > deploy/knative/crds.yaml
+	$(BIN)/python -m cutman.models.crd > deploy/knative/base/crds.yaml
 
 typecheck: $(STAMP)
 	@mkdir -p .typecheck && ln -sfn ../shared .typecheck/cutman
@@ -34,6 +34,12 @@ typecheck: $(STAMP)
 	@for f in functions/*/; do (cd $$f && MYPYPATH=../../.typecheck ../../$(BIN)/mypy --config-file ../../pyproject.toml -p function) || exit 1; done
 
 venv: $(STAMP)
+
+# `func build` from a function folder: its build context is the folder, so the cutman
+# wheel goes into functions/<name>/wheels (func.yaml points pip there).
+func-context: $(STAMP)
+	rm -rf build/func-wheel && $(BIN)/pip wheel -q --no-deps -w build/func-wheel .
+	@for f in functions/*/; do rm -rf $$f/wheels && mkdir -p $$f/wheels && cp build/func-wheel/*.whl $$f/wheels/; done
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

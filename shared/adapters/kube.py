@@ -70,7 +70,7 @@ def _translate(exc: Exception, what: str) -> CutmanError:
         if exc.status in (400, 422):
             return Invalid(f"{what}: refused by the API server ({exc.reason})")
         if exc.status == 403:
-            return Invalid(f"{what}: forbidden; the reconciler's Role (deploy/knative/rbac.yaml) "
+            return Invalid(f"{what}: forbidden; the reconciler's Role (deploy/knative/base/rbac.yaml) "
                            "does not allow it")
         if exc.status == 401:
             return Unavailable(f"{what}: the API server did not accept the reconciler's credentials")

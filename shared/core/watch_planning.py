@@ -4,7 +4,7 @@ ingest at /sources/<ns>/<name>, which wraps each into `dev.cutman.source.event`.
 Pure, like trigger planning. It lives in the installation namespace, like every planned
 object, and watches the Source's own namespace through `namespaceSelector` (the
 `kubernetes.io/metadata.name` label every namespace carries). It runs as the ServiceAccount
-`cutman-source-watcher` (deploy/knative/rbac.yaml): the reconciler cannot grant RBAC, so
+`cutman-source-watcher` (deploy/knative/base/rbac.yaml): the reconciler cannot grant RBAC, so
 the platform team lists there what Sources may watch. `config.resource` is `Kind` (core
 v1), `v1/Kind` or `group/version/Kind`; `config.labelSelector` takes equality (`k=v`,
 `k==v`) and existence (`k`) terms.

@@ -1,4 +1,4 @@
-"""CRDs generated from the pydantic models: in sync with deploy/knative/crds.yaml, valid
+"""CRDs generated from the pydantic models: in sync with deploy/knative/base/crds.yaml, valid
 CustomResourceDefinitions (kubernetes-validate), and their schemas accept what the models
 accept and refuse typos. No doubles."""
 
@@ -18,14 +18,14 @@ from cutman.models.resources import Kind
 from tests.k8s_schema import crd_schemas, errors
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO / "deploy" / "knative" / "crds.yaml"
+CRDS = REPO / "deploy" / "knative" / "base" / "crds.yaml"
 K8S_VERSION = "1.33"
 
 
 def test_crds_yaml_matches_the_models() -> None:
     assert CRDS.read_text() == render(), (
-        "deploy/knative/crds.yaml drifted from shared/models/resources.py; regenerate with `make crds` or "
-        "`.venv/bin/python -m cutman.models.crd > deploy/knative/crds.yaml`"
+        "deploy/knative/base/crds.yaml drifted from shared/models/resources.py; regenerate with `make crds` or "
+        "`.venv/bin/python -m cutman.models.crd > deploy/knative/base/crds.yaml`"
     )
 
 

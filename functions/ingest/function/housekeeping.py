@@ -1,7 +1,7 @@
 """ingest's `/housekeeping/approvals`: expire approvals nobody answered, on a clock.
 
 A step waiting for approval is only failed when something requests it again, so a
-PingSource (deploy/knative/housekeeping.yaml; the pinger in `cutman dev`) calls this
+PingSource (deploy/knative/base/housekeeping.yaml; the pinger in `cutman dev`) calls this
 every minute. Each expired approval gets the step.requested that makes its step fail,
 handed to the broker before the approval is forgotten, so a broker outage only delays
 it to the next sweep. Answering a sweep twice is harmless: the step host replays.
