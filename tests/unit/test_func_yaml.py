@@ -21,6 +21,9 @@ def _func_env(entry: dict[str, Any]) -> str:
     if "value" in entry:
         return str(entry["value"])
     ref = entry["valueFrom"]
+    if "fieldRef" in ref:
+        assert ref["fieldRef"]["fieldPath"] == "metadata.namespace"
+        return "cutman"
     if "secretKeyRef" in ref:
         return f"{{{{ secret:{ref['secretKeyRef']['name']}:{ref['secretKeyRef']['key']} }}}}"
     return f"{{{{ configMap:{ref['configMapKeyRef']['name']}:{ref['configMapKeyRef']['key']} }}}}"
