@@ -224,8 +224,9 @@ def plan_triggers(
 
 
 def status_trigger(namespace: str, *, installation: str) -> dict[str, Any]:
-    """The reconciler's subscription to the `run.finished` events of one CR namespace
-    (workflow prefix `<ns>/`): it records each Workflow's last run."""
+    """The reconciler's subscription to the `run.finished` and `sink.delivered` events of
+    one CR namespace (workflow prefix `<ns>/`): it records each Workflow's last run, and
+    each Sink's counters right after its delivery."""
     return _trigger(
         name=status_trigger_name(namespace),
         installation=installation,
@@ -233,7 +234,8 @@ def status_trigger(namespace: str, *, installation: str) -> dict[str, Any]:
         workflow="",
         role="status",
         filters=[{"all": [
-            {"exact": {"type": EventType.RUN_FINISHED.value}},
+            {"any": [{"exact": {"type": EventType.RUN_FINISHED.value}},
+                     {"exact": {"type": EventType.SINK_DELIVERED.value}}]},
             {"prefix": {Ext.WORKFLOW.value: f"{namespace}/"}},
         ]}],
         service=SERVICES["reconciler"],

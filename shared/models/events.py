@@ -12,6 +12,7 @@ class EventType(StrEnum):
     STEP_REQUESTED = "dev.cutman.step.requested"
     RUN_FINISHED = "dev.cutman.run.finished"
     RUN_AWAITING_APPROVAL = "dev.cutman.run.awaitingapproval"
+    SINK_DELIVERED = "dev.cutman.sink.delivered"
     APISERVER_ADD = "dev.knative.apiserver.resource.add"
     APISERVER_UPDATE = "dev.knative.apiserver.resource.update"
     APISERVER_DELETE = "dev.knative.apiserver.resource.delete"
@@ -32,6 +33,7 @@ class Ext(StrEnum):
     KIND = "kind"
     NAME = "name"
     NAMESPACE = "namespace"
+    SINK = "cmsink"
 
 
 START_TYPES = (EventType.ALERT_FIRING, EventType.SOURCE_EVENT)

@@ -145,6 +145,8 @@ def test_status_trigger_routes_every_run_finished_to_the_reconciler() -> None:
     assert not matches(status["spec"], {"type": "dev.cutman.run.finished", "workflow": f"{NS}-b/x"})
     assert not matches(status["spec"], {"type": "dev.cutman.run.finished", "workflow": "other/x"})
     assert not matches(status["spec"], {"type": "dev.cutman.step.requested", "workflow": f"{NS}/x"})
+    assert matches(status["spec"], {"type": "dev.cutman.sink.delivered", "workflow": f"{NS}/x"})
+    assert not matches(status["spec"], {"type": "dev.cutman.sink.delivered", "workflow": "other/x"})
     assert "ownerReferences" not in status["metadata"]
 
 
