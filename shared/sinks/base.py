@@ -33,6 +33,17 @@ RETRYABLE = frozenset({408, 425, 429})
 SECRET_REF_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?(/[-._a-zA-Z0-9]{1,253})?$")
 
 
+# every params field that names a Secret (the reconciler mirrors those Secrets in a cluster)
+SECRET_FIELDS = ("bot_token", "webhook_url_secret", "routing_key", "credentials_secret", "secret_ref",
+                 "headers_secret")
+
+
+def secret_names(params: Any) -> list[str]:
+    """Names of the Secrets a sink's params refer to, sorted, once each."""
+    refs = {getattr(params, f, None) for f in SECRET_FIELDS}
+    return sorted({r.partition("/")[0] for r in refs if isinstance(r, str) and r})
+
+
 class SinkEvent(StrEnum):
     """What a delivery announces; one record (and one post) per (run, sink, event)."""
 

@@ -98,3 +98,12 @@ def test_params_survive_a_round_trip_through_the_compiled_config() -> None:
 ])
 def test_slack_mentions(given: str, sent: str) -> None:
     assert mention(given) == sent
+
+
+def test_secret_names_a_sink_reads() -> None:
+    from cutman.sinks.base import secret_names
+
+    hook = SinkSpec.model_validate({"type": "webhook", "config": {
+        "endpoint": "http://x", "secretRef": "sign/key", "headersSecret": "hdrs"}})
+    slack = SinkSpec.model_validate({"type": "slack", "config": {"channel": "#a", "botToken": "slack-bot"}})
+    assert secret_names(hook.params) == ["hdrs", "sign"] and secret_names(slack.params) == ["slack-bot"]

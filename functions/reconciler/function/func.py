@@ -94,6 +94,8 @@ class ReconcilerFunction(FunctionBase):
                 workflow=ext(event, Ext.WORKFLOW) or "", run=ext(event, Ext.RUN) or "",
                 phase=ext(event, Ext.PHASE) or "",
             )
+        if kind == EventType.SINK_DELIVERED:
+            return await self.reconciler.sink_delivered(sink=ext(event, Ext.SINK) or "")
         body = data_dict(event)
         if kind == EventType.APISERVER_DELETE:
             return await self.reconciler.delete(body)

@@ -26,7 +26,7 @@ from cutman.models.resources import Kind, Sink, Source, Workflow
 from cutman.models.secret import is_namespace, is_secret, secret_data
 
 from .checks import check_resource
-from .secrets import secret_problems, workflow_secrets
+from .secrets import secret_problems, sink_secrets, workflow_secrets
 from .sources import compile_config
 from .status import Reason, changed, desired_status, sink_counters, source_counters
 
@@ -111,6 +111,8 @@ class Reconciler:
         key = f"{meta.namespace}/{meta.name}"
         if isinstance(res, Workflow) and self.cluster.mirrors_secrets:
             await self._mirror(workflow_secrets(res))
+        if isinstance(res, Sink) and self.cluster.mirrors_secrets:
+            await self._mirror(sink_secrets(res))
         await self.store.put_config(kind.value.lower(), key, doc)
         return res
 
@@ -191,6 +193,20 @@ class Reconciler:
             await self._record(Kind.WORKFLOW, workflow, status)
             await self._sink_statuses(workflow)
         return {"result": f"Workflow {workflow} last run {run} {phase}"}
+
+    async def sink_delivered(self, *, sink: str) -> dict[str, Any]:
+        """A delivery just happened: the Sink's counters go to its status now, not a run late."""
+        ns, _, name = sink.partition("/")
+        if not ns or not name:
+            raise BadRequest("sink.delivered needs the cmsink extension (ns/name)")
+        async with self.lock:
+            if await self.store.get_config("sink", sink) is None:
+                return {"result": f"Sink {sink} is not configured"}
+            counters = sink_counters(await self.store.sink_stats(sink))
+            if counters:
+                await self.cluster.patch_status(Kind.SINK, ns, name, counters)
+                await self._record(Kind.SINK, sink, counters)
+        return {"result": f"Sink {sink} status {counters}"}
 
     async def _sink_statuses(self, workflow: str) -> None:
         """Publish the counters of the workflow's Sinks (they lag the run's own delivery by one)."""

@@ -9,8 +9,9 @@ Workflow (its Role may `get` only listed Secrets). Values are never logged.
 from __future__ import annotations
 
 from cutman.errors import CutmanError
-from cutman.models.resources import Workflow
+from cutman.models.resources import Sink, Workflow
 from cutman.models.secret import CONVENTIONAL_KEYS, SecretLookup, SecretRef, resolve_secret
+from cutman.sinks.base import secret_names
 
 
 def secret_refs(wf: Workflow) -> list[tuple[str, str]]:
@@ -43,3 +44,8 @@ async def secret_problems(wf: Workflow, lookup: SecretLookup) -> list[str]:
         except CutmanError as exc:
             problems.append(exc.message)
     return problems
+
+
+def sink_secrets(sink: Sink) -> list[str]:
+    """`namespace/name` of every Secret the Sink's plugin reads at delivery."""
+    return [f"{sink.metadata.namespace}/{n}" for n in secret_names(sink.spec.params)]

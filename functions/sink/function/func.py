@@ -11,9 +11,10 @@ import httpx
 from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
+from cutman.core import ids
 from cutman.errors import CutmanError
 from cutman.function_base import FunctionBase
-from cutman.models.cloudevent import data_dict, ext
+from cutman.models.cloudevent import data_dict, ext, make_event
 from cutman.models.events import EventType, Ext
 from cutman.sinks.delivery import Deliverer
 
@@ -54,10 +55,21 @@ class SinkFunction(FunctionBase):
                 return
             record = result.record
             logs.info(logger, "sink delivery", phase=record.get("phase"), detail=record.get("detail"))
-            if result.events:
-                await respond_event(out, result.events[0])
-            else:
-                await respond_json(out, 200, record)
+            await respond_event(out, result.events[0] if result.events else delivered_event(
+                event, scope["path"], record))
+
+
+def delivered_event(event: CloudEvent, path: str, record: dict[str, Any]) -> CloudEvent:
+    """The reply that lets the reconciler publish the Sink's status right away; the
+    record (no credentials, URLs redacted) is its data."""
+    sink = "/".join(path.strip("/").split("/")[1:3])
+    run = ext(event, Ext.RUN) or ""
+    return make_event(
+        id=ids.reply_event_id(run=run, what=f"sink:{sink}:{record.get('sink')}:{record.get('phase')}:"
+                                             f"{record.get('attempts')}"),
+        type=EventType.SINK_DELIVERED, source=f"/cutman/sinks/{sink}", data=record,
+        extensions={Ext.WORKFLOW: ext(event, Ext.WORKFLOW) or "", Ext.RUN: run, Ext.SINK: sink,
+                    Ext.PHASE: str(record.get("phase", ""))})
 
 
 def new() -> SinkFunction:
