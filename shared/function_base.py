@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import redis
 
 from . import log as logs
+from . import metrics
 from .adapters.redisbase import RedisTarget, sync_ping
 from .adapters.store import RedisStore
 from .core.secret_policy import SecretRefused, check_secrets
@@ -58,6 +59,7 @@ class FunctionBase:
             # would serve with a forgeable key: log why, then end the process.
             logs.error(logs.get(f"cutman.{self.component}"), str(refused))
             raise SystemExit(3) from None
+        metrics.serve(cfg)
         self.settings = Settings.from_cfg(cfg)
         self._store = RedisStore(self.settings.redis_url, self.settings.redis_password)
 

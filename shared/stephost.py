@@ -16,6 +16,7 @@ The executor (run a shell command, run an LLM agent) is the only part that diffe
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
-from . import clock
+from . import clock, metrics
 from . import log as logs
 from .adapters.store import Store, lease_key
 from .approvals import ApprovalSettings, awaiting_event
@@ -203,6 +204,7 @@ class StepHost:
         run = advance.run
         run.start = Next(step=advance.action.step) if isinstance(advance.action, engine.RunStep) else Next(finish=advance.action.phase)
         if await self.store.create_run(run):
+            metrics.RUNS_STARTED.labels(workflow).inc()
             logs.info(logger, "run started", workflow=workflow, phase=run.phase.value)
             return run
         existing = await self.store.get_run(run_id)
@@ -263,7 +265,11 @@ class StepHost:
             secrets = await resolve_secrets(self.store, run, step)
         except MissingSecret as exc:
             return engine.Outcome(StepPhase.FAILED, error=str(exc))
-        return masked(await self.executor.execute(run=run, step=step, secrets=secrets), secrets)
+        started = time.monotonic()
+        outcome = await self.executor.execute(run=run, step=step, secrets=secrets)
+        metrics.step_done(step_type=step.type.value, phase=outcome.phase.value, seconds=time.monotonic() - started,
+                          workflow=run.workflow, usage=outcome.usage, tool_calls=outcome.tool_calls)
+        return masked(outcome, secrets)
 
 
 def _describe(action: engine.Action) -> dict[str, Any]:

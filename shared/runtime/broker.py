@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import httpx
 import redis.asyncio as aioredis
-from cutman import log
+from cutman import log, metrics
 from cutman.runtime.broker_ingress import Ingress
 from cutman.runtime.broker_settings import BrokerSettings, parse_args
 from cutman.runtime.broker_store import BLOCK_MS, Store
@@ -81,6 +82,7 @@ async def serve(
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     log.setup("broker")
+    metrics.serve(os.environ)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per attempt is ours
     asyncio.run(serve(settings))
     return 0

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cloudevents.core.base import BaseCloudEvent
-from cutman import log
+from cutman import log, metrics
 from cutman.core.trigger_filter import matches
 from cutman.errors import BadRequest, CutmanError, Invalid, Unavailable
 from cutman.runtime.broker_settings import BrokerSettings
@@ -316,6 +316,8 @@ class Workers:
         }
         dead = stream_key(broker, Stream.DEAD)
         await self._commit(done, [(dead, record)], {dead: DEAD_MAXLEN})
+        kind = event.get_type()
+        metrics.DEAD_LETTERS.labels(kind if kind.startswith(("dev.cutman.", "dev.knative.")) else "other").inc()
         log.error(
             logger,
             "event dead-lettered",

@@ -80,14 +80,18 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
     base_env = {**os.environ, "REDIS_URL": redis_url, NAMESPACE_ENV: installation, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1",
                 "CUTMAN_APPROVAL_KEY": os.environ.get("CUTMAN_APPROVAL_KEY") or secrets.token_urlsafe(32),
                 "CUTMAN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    metrics_ports = {name: free_port() for name in ("broker", *FUNCTIONS)}
+    metrics_env = {name: {"CUTMAN_METRICS_PORT": str(p), "CUTMAN_METRICS_ADDRESS": "127.0.0.1"}
+                   for name, p in metrics_ports.items()}
     children = [
         Child("broker", [sys.executable, "-m", "cutman.runtime.broker", "--port", str(broker_port),
                          "--redis-url", redis_url, "--addressables", json.dumps(services),
                          "--broker", f"{installation}/{BROKER}"],
-              dict(base_env), broker_port, state / "logs" / "broker.log"),
+              {**base_env, **metrics_env["broker"]}, broker_port, state / "logs" / "broker.log"),
     ] + [
         Child(name, [sys.executable, "-m", "cutman.runtime.serve", name],
-              {**base_env, "LISTEN_ADDRESS": f"127.0.0.1:{p}"}, p, state / "logs" / f"{name}.log")
+              {**base_env, **metrics_env[name], "LISTEN_ADDRESS": f"127.0.0.1:{p}"}, p,
+              state / "logs" / f"{name}.log")
         for name, p in ports.items()
     ]
     pinger_port = free_port()
@@ -108,7 +112,8 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
         for child in children:
             _wait_ready(child, "/health" if child.name in ("broker", "pinger") else "/health/readiness")
         info = StackInfo(pid=os.getpid(), port=port, redis_url=redis_url, broker_url=broker_url,
-                         services=services)
+                         services=services,
+                         metrics={n: f"http://127.0.0.1:{p}/metrics" for n, p in metrics_ports.items()})
         info.save(state)
         failed = _apply(info, docs)
         _banner(info, state, docs)
@@ -162,6 +167,7 @@ def _banner(info: StackInfo, state: Path, docs: list) -> None:  # type: ignore[t
         f"cutman dev is up (state in {state}, logs in {state / 'logs'})",
         f"  webhooks: {base}/<Source spec.config.path>" + (f", e.g. {base}{paths[0]}" if paths else ""),
         f"  redis:    {info.redis_url}",
+        f"  web page: {base}/ui   API: {base}/api/v1   metrics: {base}/metrics (each function's: dev.json)",
     ]
     if paths:
         lines.append("  fire an alert:")

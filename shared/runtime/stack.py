@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class StackInfo:
     redis_url: str
     broker_url: str
     services: dict[str, str]
+    metrics: dict[str, str] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
         tmp = folder / f"dev.json.{uuid.uuid4().hex}"

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from cloudevents.core.v1.event import CloudEvent
 
-from .. import clock
+from .. import clock, metrics
 from .. import log as logs
 from ..adapters.store import Store, sink_lease_key
 from ..core.context import build_context
@@ -183,6 +183,7 @@ class Deliverer:
         """On the run first (what happened to this delivery), then in the Sink's counters."""
         phase = record["phase"]
         await self.store.record_sink(run_id, rkey, record)
+        metrics.sink_record(record)
         if phase in (Phase.SENDING, Phase.RETRYING):
             await self.store.track_delivery(run_id, sink, rkey, time.time())
             return

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from cutman.models.cloudevent import make_event, to_binary
 from cutman.models.events import EventType, Ext
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.api_env import API_TOKEN, SECRETS, ApiEnv, api_env
 
@@ -275,3 +276,38 @@ def test_api_open_on_loopback_without_token(tmp_path: Path) -> None:
         assert resp.status_code == 200 and resp.json()["items"]
         page = httpx.get(env.base + "/ui/resources", timeout=10)
         assert page.status_code == 200 and "investigate" in page.text
+
+
+def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url, timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_on_every_function(env: ApiEnv) -> None:
+    """After the runs above: each function's metrics port (and ingest's /metrics) says what it did,
+    parsed with prometheus_client's own text parser."""
+    ports = json.loads((env.stack.state / "dev.json").read_text())["metrics"]
+    assert set(ports) == {"broker", "ingest", "step-cli", "step-agent", "sink", "reconciler"}
+    cli, agent = _samples(ports["step-cli"]), _samples(ports["step-agent"])
+    started = sum(v for (n, labels), v in cli.items() if n == "cutman_runs_started_total")
+    assert started >= 7, "the five quick runs and two investigations started in step-cli"
+    assert cli[("cutman_step_duration_seconds_count", (("phase", "Succeeded"), ("type", "cli")))] >= 7
+    assert agent[("cutman_step_duration_seconds_count", (("phase", "Succeeded"), ("type", "agent")))] == 2
+    assert agent[("cutman_agent_tokens_total", (("kind", "prompt"), ("workflow", "default/investigate")))] == 640
+    assert agent[("cutman_agent_tokens_total", (("kind", "completion"), ("workflow", "default/investigate")))] == 180
+    assert agent[("cutman_agent_tool_calls_total", (("outcome", "ok"), ("tool", "pod_info")))] == 2
+    sink = _samples(ports["sink"])
+    assert sink[("cutman_sink_deliveries_total", (("phase", "Delivered"), ("type", "stdout")))] >= 7
+    assert sink[("cutman_sink_deliveries_total", (("phase", "Failed"), ("type", "webhook")))] >= 2
+    assert sink[("cutman_sink_failures_total", (("type", "webhook"),))] >= 2
+    rec = _samples(ports["reconciler"])
+    assert rec[("cutman_runs_finished_total", (("phase", "Succeeded"), ("workflow", "default/quick")))] == 5
+    assert rec[("cutman_runs_finished_total", (("phase", "Failed"), ("workflow", "default/investigate")))] == 1
+    assert rec[("cutman_reconciles_total", (("kind", "Workflow"), ("result", "ok")))] >= 3
+    broker = _samples(ports["broker"])
+    assert broker[("cutman_dead_letters_total", (("type", "dev.cutman.step.requested"),))] == 1
+    ingest = _samples(env.base + "/metrics")
+    assert ingest[("cutman_ingest_alerts_total", (("decision", "firing"), ("source", "default/quick")))] == 5
+    assert ("cutman_ingest_alerts_total", (("decision", "firing"), ("source", "default/quick"))) in _samples(
+        ports["ingest"]), "ingest's metrics port serves the same registry"

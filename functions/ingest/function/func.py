@@ -1,9 +1,10 @@
 """ingest: the front door. Webhooks in, deduplicated events out.
 
-`handle` is a small router: GET /metrics answers the Prometheus metrics,
-/sources/<ns>/<name> takes the events of api, schedule and kubernetes Sources, any other
-path is a webhook Source's path (404 when no Source serves it). Other endpoints (approvals) plug
-in as another entry of `routes`.
+`handle` is a small router: GET /metrics answers the Prometheus metrics (cutman.metrics),
+/api/v1 the read API and /ui the web page (docs/api.md; their own auth), /approvals/ the
+signed approval links, /sources/<ns>/<name> takes the events of api, schedule and
+kubernetes Sources, any other path is a webhook Source's path (404 when no Source serves
+it). Other endpoints plug in as another entry of `routes`.
 
 A webhook is answered 2xx only after the broker accepted every event it produced; if
 Redis or the broker is unreachable the answer is 503 with Retry-After and the claims
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cutman import log as logs
+from cutman import metrics
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
 from cutman.adapters.broker_client import HTTPBroker
 from cutman.asgi import (
@@ -42,7 +44,6 @@ from . import alertmanager as am
 from . import api, approvals, authn, housekeeping, sourceevents, ui
 from .apiauth import ApiAuth
 from .body import Body
-from .metrics import CONTENT_TYPE, Metrics
 
 logger = logs.get("cutman.ingest")
 Route = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -58,7 +59,6 @@ class Ingest(FunctionBase):
         super().start(cfg)
         assert self.settings is not None
         self.broker = HTTPBroker(self.settings.broker_url)
-        self.metrics = Metrics()
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
         sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker)
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve}
@@ -85,11 +85,11 @@ class Ingest(FunctionBase):
             return
         started = time.monotonic()
         status = await self.serve_webhook(scope, receive, send)
-        self.metrics.observe(time.monotonic() - started)
-        self.metrics.inc("cutman_ingest_webhooks_total", code=str(status))
+        metrics.REQUEST_DURATION.observe(time.monotonic() - started)
+        metrics.WEBHOOKS.labels(str(status)).inc()
 
     async def serve_metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await respond(send, 200, self.metrics.render().encode(), {"content-type": CONTENT_TYPE})
+        await respond(send, 200, metrics.render(), {"content-type": metrics.CONTENT_TYPE})
 
     async def serve_webhook(self, scope: Scope, receive: Receive, send: Send) -> int:
         assert self.settings is not None
@@ -103,12 +103,12 @@ class Ingest(FunctionBase):
                     summary = await self.webhook(scope, body, token=request)
             except CutmanError as err:
                 logs.warning(logger, "webhook refused", status=err.status, reason=err.message)
-                self.metrics.inc("cutman_ingest_rejections_total", reason=err.reason)
+                metrics.REJECTIONS.labels(err.reason).inc()
                 await self._refuse(send, body, err)
                 return err.status
             except Exception:
                 logger.exception("webhook failed")
-                self.metrics.inc("cutman_ingest_rejections_total", reason="internal")
+                metrics.REJECTIONS.labels("internal").inc()
                 await self._refuse(send, body, CutmanError("ingest failed"))
                 return 500
             logs.info(logger, "webhook accepted", **summary)
@@ -164,7 +164,7 @@ class Ingest(FunctionBase):
         await self.broker.send([sourceevents.event_for(original, key)])
         await self.store.count_events(key, 1)
         await self.store.record_source_events(key, [{"type": "source.event", "eventId": original.event_id}])
-        self.metrics.inc("cutman_ingest_events_total", source=key, type="source.event")
+        metrics.EVENTS.labels(key, "source.event").inc()
         return {"source": key, "event": original.event_id}
 
     async def alerts(self, source: str, spec: SourceSpec, body: bytes, *, token: str) -> dict[str, Any]:
@@ -199,11 +199,15 @@ class Ingest(FunctionBase):
 
     def _count(self, source: str, counts: dict[Decision, int], filtered: int) -> None:
         for decision, n in [*((d.value, n) for d, n in counts.items()), ("filtered", filtered)]:
-            self.metrics.inc("cutman_ingest_alerts_total", n, source=source, decision=decision)
-        self.metrics.inc("cutman_ingest_duplicates_total", counts[Decision.DUPLICATE], source=source)
+            if n:
+                metrics.ALERTS.labels(source, decision).inc(n)
+        if counts[Decision.DUPLICATE]:
+            metrics.DUPLICATES.labels(source).inc(counts[Decision.DUPLICATE])
         fired = counts[Decision.FIRING] + counts[Decision.REPEAT]
-        self.metrics.inc("cutman_ingest_events_total", fired, source=source, type="alert.firing")
-        self.metrics.inc("cutman_ingest_events_total", counts[Decision.RESOLVED], source=source, type="alert.resolved")
+        if fired:
+            metrics.EVENTS.labels(source, "alert.firing").inc(fired)
+        if counts[Decision.RESOLVED]:
+            metrics.EVENTS.labels(source, "alert.resolved").inc(counts[Decision.RESOLVED])
 
 
 def broker_name(cfg: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
+from cutman import metrics
 from cutman.adapters.cluster import Cluster, LocalCluster
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
 from cutman.core.namespaces import installation_namespace, watched_namespaces
@@ -78,12 +79,15 @@ class ReconcilerFunction(FunctionBase):
                 logs.info(logger, "reconciled", **result)
         except CutmanError as err:
             logs.warning(logger, "reconcile refused", status=err.status, reason=err.message)
+            _count(event, "refused" if err.status < 500 else "retried")
             await respond_error(out, err)
             return
         except Exception:
+            _count(event, "error")
             logger.exception("reconcile failed")
             await respond_json(out, 500, {"error": "internal", "message": "reconcile failed; will be retried"})
             return
+        _count(event, "ok")
         await respond_json(out, 200, result)
 
 
@@ -102,6 +106,19 @@ class ReconcilerFunction(FunctionBase):
         if kind in (EventType.APISERVER_ADD, EventType.APISERVER_UPDATE):
             return await self.reconciler.apply(body)
         raise BadRequest(f"unexpected event type {kind}")
+
+
+def _count(event: CloudEvent | None, result: str) -> None:
+    if event is None:
+        kind = "none"
+    elif event.get_type() == EventType.RUN_FINISHED:
+        kind = "run"
+    else:
+        kind = ext(event, Ext.KIND) or "unknown"
+    metrics.RECONCILES.labels(kind if kind in KINDS else "unknown", result).inc()
+
+
+KINDS = ("Source", "Workflow", "Sink", "Secret", "run", "none")
 
 
 def new() -> ReconcilerFunction:

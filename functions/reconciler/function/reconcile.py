@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cutman import clock
+from cutman import clock, metrics
 from cutman import log as logs
 from cutman.adapters.cluster import Cluster
 from cutman.adapters.store import Store
@@ -187,7 +187,8 @@ class Reconciler:
         if not ns or not name or not run:
             raise BadRequest("run.finished needs the workflow (ns/name) and run extensions")
         async with self.lock:
-            await self.store.count_run(workflow, run, phase)
+            if await self.store.count_run(workflow, run, phase):
+                metrics.RUNS_FINISHED.labels(workflow, phase).inc()
             status = {"lastRun": run, "phase": phase, **await self.store.workflow_stats(workflow)}
             await self.cluster.patch_status(Kind.WORKFLOW, ns, name, status)
             await self._record(Kind.WORKFLOW, workflow, status)
