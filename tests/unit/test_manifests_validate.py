@@ -187,7 +187,7 @@ def test_no_install_ships_a_secret_and_the_generated_ones_are_what_functions_use
         assert not [d for d in rendered(install) if d["kind"] == "Secret"], install
     script = (BASE / "scripts" / "init-secrets.sh").read_text()
     generated = set(re.findall(r"^create_once (\S+)", script, re.MULTILINE))
-    assert generated == {"cutman-approvals", "cutman-redis"}
+    assert generated == {"cutman-approvals", "cutman-redis", "cutman-api"}
     assert {ref["secretKeyRef"]["name"] for ref in _env_secret_refs()} == generated
     job = _by("production", "Job", "cutman-secrets-init")
     role = _by("production", "Role", "cutman-secrets-init")

@@ -1,7 +1,8 @@
 """Who may use `/api/v1` and `/ui`: a bearer token, or loopback in `cutman dev`.
 
 The token is ingest's setting `CUTMAN_API_TOKEN` (a Secret's key in a cluster) or the
-first line of `CUTMAN_API_TOKEN_FILE`. With neither, the API is open only when ingest
+first line of `CUTMAN_API_TOKEN_FILE`; like every secret it must not be a placeholder or
+shorter than 16 characters (cutman.core.secret_policy: ingest refuses to start). With neither, the API is open only when ingest
 listens on a loopback address (`LISTEN_ADDRESS=127.0.0.1:*`, as `cutman dev` starts it);
 anywhere else every request is refused, so a cluster never serves run data unguarded.
 
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cutman.core.auth import bearer_of
+from cutman.core.secret_policy import SecretRefused, SecretRule, secret_problem
 from cutman.errors import Unauthorized
 
 COOKIE = "cutman_api"
 CSRF_HEADER = "x-cutman-request"
 LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")
+API_TOKEN = SecretRule("CUTMAN_API_TOKEN", 16)
 
 
 def _host(listen: str) -> str:
@@ -54,8 +57,11 @@ class ApiAuth:
             try:
                 lines = Path(path).read_text().splitlines()
             except OSError as exc:
-                raise RuntimeError(f"CUTMAN_API_TOKEN_FILE {path}: {exc.strerror}") from None
+                raise SecretRefused(f"CUTMAN_API_TOKEN_FILE {path}: {exc.strerror}") from None
             token = (lines[0].strip() if lines else "") or None
+        problem = secret_problem(rule=API_TOKEN, value=token, required=False)
+        if problem is not None:
+            raise SecretRefused(problem)
         listen = cfg.get("LISTEN_ADDRESS", "127.0.0.1:8080")
         return cls(token, _host(listen) in LOOPBACK or _host(listen) == "::1")
 

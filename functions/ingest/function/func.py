@@ -36,6 +36,7 @@ from cutman.asgi import (
 )
 from cutman.core.dedupe import policy_of
 from cutman.core.matchers import parse_matchers
+from cutman.core.secret_policy import SecretRefused
 from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec, SourceType
@@ -63,7 +64,11 @@ class Ingest(FunctionBase):
         sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker)
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
-        auth = ApiAuth.from_cfg(cfg)
+        try:
+            auth = ApiAuth.from_cfg(cfg)
+        except SecretRefused as refused:
+            logs.error(logger, str(refused))
+            raise SystemExit(3) from None
         self.api = api.ApiEndpoint(store=self.store, broker=self.broker, auth=auth,
                                    broker_name=broker_name(cfg))
         self.ui = ui.UiEndpoint(store=self.store, auth=auth)

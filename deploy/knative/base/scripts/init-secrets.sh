@@ -29,3 +29,4 @@ create_once() {
 
 create_once cutman-approvals --from-literal=key="$(random 32)"
 create_once cutman-redis --from-literal=password="$(random 24)"
+create_once cutman-api --from-literal=token="$(random 24)"
