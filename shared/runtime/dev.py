@@ -139,12 +139,21 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
 
 
 def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
+    """Apply the -f documents, then say which CRs are not Ready and why."""
     failed = 0
+    not_ready: dict[str, str] = {}
     for doc in docs:
         status, body = send_to_reconciler(info, doc)
         if status != 200:
             failed += 1
             print(f"{doc.where}: refused: {body.get('message', body)}", file=sys.stderr, flush=True)
+            continue
+        ns = (doc.body.get("metadata") or {}).get("namespace", "default")
+        # each answer is the whole namespace's state: it replaces what earlier ones said
+        not_ready = {k: v for k, v in not_ready.items() if not k.split(" ", 1)[-1].startswith(f"{ns}/")}
+        not_ready.update(body.get("notReady") or {})
+    for what, why in sorted(not_ready.items()):
+        print(f"{what} not Ready: {why}", file=sys.stderr, flush=True)
     return failed
 
 

@@ -55,7 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("namespaces")
     folder = tmp / "manifests"
     folder.mkdir()
-    write(folder / "all.yaml", [d for ns in NAMESPACES for d in trio(ns)])
+    dup = trio("web")[2]
+    dup = {**dup, "metadata": {"name": "dup", "namespace": "web"}}
+    write(folder / "all.yaml", [d for ns in NAMESPACES for d in trio(ns)] + [dup])
     s = start_stack(tmp, str(folder))
     try:
         yield s
@@ -124,3 +126,10 @@ def test_a_path_conflict_is_reported_and_resolves_when_the_first_source_goes(sta
     assert stack.post("/webhook/ops", alert("NowWeb")).status_code == 200
     stack.wait_for(lambda: "[ns-e2e] web/triage said web-NowWeb\n" in stack.lines, what="web serving /webhook/ops")
     assert not [r for r in runs(stack, "ops/triage") if "NowWeb" in json.dumps(stack.json("runs", "get", r["id"]))]
+
+
+def test_cutman_dev_says_at_start_which_applied_crs_are_not_ready(stack: Stack) -> None:
+    line = next((ln for ln in stack.lines if ln.startswith("Source web/dup not Ready: ")), None)
+    assert line == ("Source web/dup not Ready: PathConflict: path /webhook/web is already served by Source "
+                    "web/am; this Source serves it once that one is deleted or moves\n"), stack.lines
+    assert not [ln for ln in stack.lines if " not Ready: " in ln and "web/dup" not in ln]

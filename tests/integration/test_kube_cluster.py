@@ -228,6 +228,9 @@ def test_source_auth_secret_resolved_from_the_api(redis_url: str) -> None:
         put(emu, src)
         with pytest.raises(Invalid, match="Secret team/hook"):
             await rec.apply(src)
+        cond = ready(status_of(emu, "Source", "am"))
+        assert (cond["status"], cond["reason"]) == ("False", "SecretNotFound")
+        assert "Secret team/hook does not exist" in cond["message"]
         emu.objects[(SECRETS, NS, "hook")] = {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook", "namespace": NS},
             "data": {"token": "czNjcjN0"},  # "s3cr3t"

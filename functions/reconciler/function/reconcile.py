@@ -23,7 +23,7 @@ from cutman.core.routes import route_of
 from cutman.errors import BadRequest, CutmanError, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
-from cutman.models.secret import is_namespace, is_secret, secret_data
+from cutman.models.secret import SecretError, is_namespace, is_secret, secret_data
 
 from .checks import check_resource
 from .secrets import secret_problems, sink_secrets, workflow_secrets
@@ -136,7 +136,8 @@ class Reconciler:
             return
         status = desired_status(
             kind=Kind(str(kind)), problems=[err.message], previous=body.get("status"),
-            generation=meta.get("generation"), now=clock.now(), reason=Reason.INVALID,
+            generation=meta.get("generation"), now=clock.now(),
+            reason=Reason.SECRET_NOT_FOUND if isinstance(err, SecretError) else Reason.INVALID,
         )
         if changed(body.get("status"), status):
             try:

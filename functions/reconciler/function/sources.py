@@ -39,7 +39,7 @@ async def _auth(a: Authentication, *, namespace: str, secrets: SecretLookup) -> 
     try:
         value = await resolve_secret(a.secret_ref, namespace=namespace, lookup=secrets, where=field)
     except SecretError as exc:
-        raise Invalid(exc.message, field=field) from None
+        raise SecretError(exc.message, field=field) from None
     if a.type is AuthType.BEARER:
         return {"type": a.type.value, "header": (a.header or auth.BEARER_HEADER).lower(),
                 "tokenHash": auth.hash_token(value)}
