@@ -9,6 +9,8 @@ import pytest
 import redis
 from cutman.runtime.redis_server import RedisServer, start_redis
 
+from tests.redis_cluster import RedisCluster, start_cluster
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -26,3 +28,24 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def store_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
+    """The store's contract tests run twice: on one Redis and on a real three-node Redis
+    Cluster (redis-py's RedisCluster client), both flushed before each test."""
+    if request.param == "redis":
+        client = redis.Redis.from_url(redis_server.url)
+        client.flushall()
+        client.close()
+        return redis_server.url
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return cluster.url

@@ -1,8 +1,18 @@
 """Compiled config, webhook routes and (local mode) Triggers, written by the reconciler.
 
-    cm:cfg:<kind>:<ns>/<name>       compiled config (JSON)
+    cm:cfg:<kind>                   hash: <ns>/<name> -> compiled config (JSON)
+    cm:cfg:synced                   when the reconciler last rebuilt all of it (sentinel)
+    cm:cfg:resync                   set while a resync has been asked for (throttle, TTL)
     cm:routes                       hash: webhook path -> <ns>/<source>
     cm:triggers                     hash: <ns>/<trigger> -> Trigger manifest (local mode)
+
+One hash per kind: a read is one HGET, a namespace's listing one HGETALL of one key, so
+nothing here is a multi-key command and all of it runs unchanged on Redis Cluster.
+
+The sentinel tells an empty store ("nothing is configured") from a lost one ("Redis
+restarted without its data"): the reconciler sets it at the end of every full resync;
+while it is missing, ingest answers 503 (retried) instead of 404 (not retried) and asks
+for a resync.
 """
 
 from __future__ import annotations
@@ -22,7 +32,18 @@ return ARGV[2]
 
 
 
+SYNCED = "cm:cfg:synced"
+RESYNC_ASKED = "cm:cfg:resync"
+
+
+def config_key(kind: str) -> str:
+    return f"cm:cfg:{kind}"
+
+
 class ConfigStore(Protocol):
+    async def config_synced(self) -> bool: ...
+    async def mark_config_synced(self, when: str) -> None: ...
+    async def ask_resync(self, ttl_s: int) -> bool: ...
     async def get_config(self, kind: str, key: str) -> dict[str, Any] | None: ...
     async def put_config(self, kind: str, key: str, doc: dict[str, Any]) -> None: ...
     async def delete_config(self, kind: str, key: str) -> None: ...
@@ -36,25 +57,39 @@ class ConfigStore(Protocol):
 
 class RedisConfigStore(RedisBase):
     @wrap
+    async def config_synced(self) -> bool:
+        return bool(await self._r.exists(SYNCED))
+
+    @wrap
+    async def mark_config_synced(self, when: str) -> None:
+        async with self._r.pipeline(transaction=False) as p:
+            p.set(SYNCED, when)
+            p.delete(RESYNC_ASKED)
+            await p.execute()
+
+    @wrap
+    async def ask_resync(self, ttl_s: int) -> bool:
+        """True for the one caller per `ttl_s` that should send the resync request."""
+        return bool(await self._r.set(RESYNC_ASKED, "1", nx=True, ex=ttl_s))
+
+    @wrap
     async def get_config(self, kind: str, key: str) -> dict[str, Any] | None:
-        raw = await self._r.get(f"cm:cfg:{kind}:{key}")
+        raw = await self._r.hget(config_key(kind), key)
         return json.loads(raw) if raw else None
 
     @wrap
     async def put_config(self, kind: str, key: str, doc: dict[str, Any]) -> None:
-        await self._r.set(f"cm:cfg:{kind}:{key}", json.dumps(doc))
+        await self._r.hset(config_key(kind), key, json.dumps(doc))
 
     @wrap
     async def delete_config(self, kind: str, key: str) -> None:
-        await self._r.delete(f"cm:cfg:{kind}:{key}")
+        await self._r.hdel(config_key(kind), key)
 
     @wrap
     async def list_configs(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        pattern = f"cm:cfg:{kind}:{namespace + '/' if namespace else ''}*"
-        keys = sorted([k async for k in self._r.scan_iter(match=pattern, count=500)])
-        if not keys:
-            return []
-        return [json.loads(v) for v in await self._r.mget(keys) if v]
+        raw: dict[str, str] = await self._r.hgetall(config_key(kind))  # type: ignore[assignment]
+        prefix = f"{namespace}/" if namespace else ""
+        return [json.loads(raw[k]) for k in sorted(raw) if k.startswith(prefix)]
 
     @wrap
     async def route(self, path: str) -> str | None:

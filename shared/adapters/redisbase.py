@@ -106,6 +106,16 @@ class RedisBase:
         self._r: aioredis.Redis = async_client(self.target)
         self._scripts: dict[str, AsyncScript] = {}
 
+    async def _get_each(self, keys: list[str]) -> list[str | None]:
+        """GET of independent keys (each run has its own hash tag): one MGET on a single
+        Redis; on a Cluster keys of different slots cannot share a command, so redis-py's
+        `mget_nonatomic` sends one MGET per slot. A read of unrelated keys needs no atomicity."""
+        if not keys:
+            return []
+        if self.target.cluster:
+            return cast(list[str | None], await cast(RedisCluster, self._r).mget_nonatomic(keys))
+        return cast(list[str | None], await self._r.mget(keys))
+
     def _script(self, source: str) -> AsyncScript:
         """A Lua script, registered once (EVALSHA, falling back to EVAL)."""
         script = self._scripts.get(source)

@@ -126,7 +126,7 @@ class RedisRunStore(RedisBase):
         ids: list[str] = await self._r.zrevrange(index, 0, limit - 1)  # type: ignore[assignment]
         if not ids:
             return RunList([], [])
-        raws = await self._r.mget([run_key(i) for i in ids])
+        raws = await self._get_each([run_key(i) for i in ids])
         runs: list[Run] = []
         unreadable: list[UnreadableRun] = []
         for run_id, raw in zip(ids, raws, strict=True):
@@ -153,7 +153,7 @@ class RedisRunStore(RedisBase):
     async def get_runs(self, run_ids: list[str]) -> list[Run | None]:
         if not run_ids:
             return []
-        raws = await self._r.mget([run_key(i) for i in run_ids])
+        raws = await self._get_each([run_key(i) for i in run_ids])
         out: list[Run | None] = []
         for run_id, raw in zip(run_ids, raws, strict=True):
             try:

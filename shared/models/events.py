@@ -16,6 +16,7 @@ class EventType(StrEnum):
     APISERVER_ADD = "dev.knative.apiserver.resource.add"
     APISERVER_UPDATE = "dev.knative.apiserver.resource.update"
     APISERVER_DELETE = "dev.knative.apiserver.resource.delete"
+    CONFIG_RESYNC = "dev.cutman.config.resync"
 
 
 class Ext(StrEnum):

@@ -19,7 +19,8 @@ def workflow_status(stack: Stack, key: str = "workflow:default/triage") -> dict[
     assert info is not None
     client = redis.Redis.from_url(info.redis_url)
     try:
-        raw = client.get(f"cm:cfg:{key}")
+        kind, _, name = key.partition(":")
+        raw = client.hget(f"cm:cfg:{kind}", name)
     finally:
         client.close()
     assert raw is not None

@@ -1,4 +1,4 @@
-"""The dedupe state machine of cutman.adapters.alert_store on a real Redis.
+"""The dedupe state machine of cutman.adapters.alert_store on a real Redis and a real three-node Redis Cluster.
 
 Claims stay pending until confirmed; an undone or abandoned claim is re-emitted with its
 first event id; another request's fresh claim is `inflight`; stats count confirmed events.
@@ -53,8 +53,8 @@ async def _lifecycle(url: str) -> None:
         await s.close()
 
 
-def test_claim_confirm_undo_and_lease(redis_url: str) -> None:
-    asyncio.run(_lifecycle(redis_url))
+def test_claim_confirm_undo_and_lease(store_url: str) -> None:
+    asyncio.run(_lifecycle(store_url))
 
 
 async def _repeat(url: str) -> None:
@@ -76,8 +76,8 @@ async def _repeat(url: str) -> None:
         await s.close()
 
 
-def test_repeat_after_and_dedupe_disabled(redis_url: str) -> None:
-    asyncio.run(_repeat(redis_url))
+def test_repeat_after_and_dedupe_disabled(store_url: str) -> None:
+    asyncio.run(_repeat(store_url))
 
 
 async def _many(url: str) -> list[Decision]:
@@ -90,9 +90,9 @@ async def _many(url: str) -> list[Decision]:
         await s.close()
 
 
-def test_500_concurrent_claims_on_one_client_queue_for_connections_and_one_wins(redis_url: str) -> None:
+def test_500_concurrent_claims_on_one_client_queue_for_connections_and_one_wins(store_url: str) -> None:
     """More concurrent commands than the pool's connections wait for one instead of failing."""
-    decisions = asyncio.run(_many(redis_url))
+    decisions = asyncio.run(_many(store_url))
     assert decisions.count(Decision.FIRING) == 1
     assert decisions.count(Decision.INFLIGHT) == 499
 
@@ -110,6 +110,6 @@ async def _same_alert_twice_in_one_notification(url: str) -> None:
         await s.close()
 
 
-def test_same_alert_twice_in_one_notification_is_one_event_not_inflight(redis_url: str) -> None:
+def test_same_alert_twice_in_one_notification_is_one_event_not_inflight(store_url: str) -> None:
     """A notification repeating an alert must not wait on its own claim (that was a 503)."""
-    asyncio.run(_same_alert_twice_in_one_notification(redis_url))
+    asyncio.run(_same_alert_twice_in_one_notification(store_url))

@@ -112,7 +112,7 @@ def test_dedupe_disabled_emits_every_notification(rig: IngestRig) -> None:
 def test_bearer_authentication(rig: IngestRig) -> None:
     rig.apply(secret("am-token", token="t0ken-Secret"),
               source("auth", "/webhook/auth", authentication={"type": "bearer", "secretRef": "am-token"}))
-    cfg = rig.redis_call(lambda r: r.get("cm:cfg:source:default/auth"))
+    cfg = rig.redis_call(lambda r: r.hget("cm:cfg:source", "default/auth"))
     assert "t0ken-Secret" not in cfg and "sha256:" in cfg
     payload = am_payload(alert(pod="auth"))
     missing = post(rig, "/webhook/auth", payload)

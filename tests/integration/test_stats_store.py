@@ -1,4 +1,4 @@
-"""Run and sink counters on a real Redis: a redelivered run.finished counts nothing."""
+"""Run and sink counters on a real Redis and a real three-node Redis Cluster: a redelivered run.finished counts nothing."""
 
 from __future__ import annotations
 
@@ -24,5 +24,5 @@ async def _counters(url: str) -> None:
         await s.close()
 
 
-def test_run_and_sink_counters(redis_url: str) -> None:
-    asyncio.run(_counters(redis_url))
+def test_run_and_sink_counters(store_url: str) -> None:
+    asyncio.run(_counters(store_url))
