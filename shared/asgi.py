@@ -6,6 +6,7 @@ Kept apart from the handlers so each `handle()` reads as decode, decide, act, re
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -58,6 +59,8 @@ async def respond_json(
 
 async def respond_error(send: Send, err: CutmanError) -> None:
     extra = {"retry-after": "5"} if err.status == 503 else {}
+    if err.retry_after is not None:
+        extra["retry-after"] = str(max(1, math.ceil(err.retry_after)))
     await respond_json(send, err.status, err.body(), extra)
 
 

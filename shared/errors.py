@@ -9,7 +9,8 @@
     │   ├── UnsupportedMedia  415
     │   └── Invalid           422  a well-formed resource that cannot be accepted
     └── TemporaryError        may succeed later: the broker (or Alertmanager) retries
-        ├── Conflict          409  another delivery holds the lease on this step
+        ├── Conflict          409  another delivery holds the lease on this step (Retry-After:
+        │                          when the lease lapses unless its holder renews it)
         └── Unavailable       503  Redis or the broker is unreachable
 
 Adapters wrap library errors (redis.ConnectionError, httpx.TransportError) into
@@ -25,10 +26,11 @@ class CutmanError(Exception):
     status = 500
     reason = "internal"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message or type(self).__name__
         self.field = field
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, str]:
         out = {"error": self.reason, "message": self.message}

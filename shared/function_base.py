@@ -14,7 +14,7 @@ import redis
 
 from . import log as logs
 from . import metrics
-from .adapters.redisbase import RedisTarget, sync_ping
+from .adapters.redisbase import DEFAULT_RETENTION_S, RedisTarget, sync_ping
 from .adapters.store import RedisStore
 from .core.secret_policy import SecretRefused, check_secrets
 
@@ -25,6 +25,7 @@ class Settings:
     broker_url: str
     body_limit: int
     redis_password: str | None = None
+    retention_s: float = DEFAULT_RETENTION_S
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, str]) -> Settings:
@@ -33,6 +34,7 @@ class Settings:
             broker_url=cfg.get("K_SINK", ""),
             body_limit=int(cfg.get("CUTMAN_BODY_LIMIT", str(1024 * 1024))),
             redis_password=cfg.get("REDIS_PASSWORD") or None,
+            retention_s=float(cfg.get("CUTMAN_RUN_RETENTION_SECONDS", str(DEFAULT_RETENTION_S))),
         )
 
 
@@ -61,7 +63,8 @@ class FunctionBase:
             raise SystemExit(3) from None
         metrics.serve(cfg)
         self.settings = Settings.from_cfg(cfg)
-        self._store = RedisStore(self.settings.redis_url, self.settings.redis_password)
+        self._store = RedisStore(self.settings.redis_url, self.settings.redis_password,
+                                 retention_s=self.settings.retention_s)
 
     def stop(self) -> None:
         self._store = None

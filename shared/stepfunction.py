@@ -16,7 +16,7 @@ from .approvals import ApprovalSettings
 from .asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
 from .errors import CutmanError
 from .function_base import FunctionBase
-from .stephost import Executor, StepHost
+from .stephost import DEFAULT_LEASE_S, Executor, StepHost
 
 logger = logs.get("cutman.function")
 
@@ -28,11 +28,13 @@ class StepFunction(FunctionBase):
         super().__init__()
         self.executor = executor
         self.approvals = ApprovalSettings()
+        self.lease_s = DEFAULT_LEASE_S
 
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
         self.executor.configure(cfg)
         self.approvals = ApprovalSettings.from_cfg(cfg)
+        self.lease_s = float(cfg.get("CUTMAN_LEASE_SECONDS", str(DEFAULT_LEASE_S)))
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -41,7 +43,7 @@ class StepFunction(FunctionBase):
             await respond_json(out, 400, {"error": "bad_request", "message": "expected a CloudEvent"})
             return
         try:
-            host = StepHost(self.store, self.executor, approvals=self.approvals)
+            host = StepHost(self.store, self.executor, approvals=self.approvals, lease_s=self.lease_s)
             reply = await host.handle(path=scope["path"], event=event)
         except CutmanError as err:
             logs.warning(logger, "delivery refused", status=err.status, reason=err.message, event=event.get_id())

@@ -6,8 +6,14 @@ source event) or `dev.cutman.step.requested`. The host makes both idempotent:
 - the run id is derived from (workflow, triggering event id), so a redelivered start
   finds its run instead of starting another;
 - a step that already finished replies the decision recorded when it ended;
-- a step being run by another delivery (its lease is held) answers 409, and the broker
-  retries later;
+- a step being run by another delivery (its lease is held) answers 409 with Retry-After
+  (when the lease lapses unless renewed), and the broker retries then. The holder renews
+  its lease every third of `lease_s` while the step runs, so a live holder keeps it and a
+  dead one loses it within one lease length;
+- a step found Running by the delivery that now holds the lease was interrupted (its
+  holder died): it runs again only when idempotent, else fails with the reason
+  (cutman.core.recovery);
+- a holder that lost its lease (it stalled, and the step was taken over) records nothing;
 - the run is saved before the reply is sent, so a crash in between only repeats a reply.
 
 The executor (run a shell command, run an LLM agent) is the only part that differs.
@@ -15,10 +21,12 @@ The executor (run a shell command, run an LLM agent) is the only part that diffe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,9 +36,9 @@ from . import clock, metrics
 from . import log as logs
 from .adapters.store import Store, lease_key
 from .approvals import ApprovalSettings, awaiting_event
-from .core import engine, ids
+from .core import engine, ids, recovery
 from .core.masking import mask_text, mask_value
-from .errors import BadRequest, Conflict, NotFound
+from .errors import BadRequest, Conflict, NotFound, Unavailable
 from .models.cloudevent import data_dict, ext, make_event
 from .models.events import START_TYPES, EventType, Ext
 from .models.resources import Step, StepType, WorkflowSpec
@@ -39,6 +47,7 @@ from .models.secret import CONVENTIONAL_KEYS, SecretError, resolve_secret
 
 logger = logs.get("cutman.step")
 DEFAULT_STEP_TIMEOUT_MIN = engine.DEFAULT_STEP_TIMEOUT_MIN
+DEFAULT_LEASE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class StepHost:
     executor: Executor
     now: Callable[[], str] = clock.now
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    lease_s: float = DEFAULT_LEASE_S
 
     async def handle(self, *, path: str, event: CloudEvent) -> CloudEvent:
         """Process one delivery; the returned event is the reply to the broker."""
@@ -227,10 +237,11 @@ class StepHost:
         assert spec is not None
         if spec.executor is not self.executor.step_type:
             raise BadRequest(f"step {step} is a {spec.executor.value} step, not {self.executor.step_type.value}")
-        timeout_min = spec.work.timeout_minutes or DEFAULT_STEP_TIMEOUT_MIN
         token, key = uuid.uuid4().hex, lease_key(run.id, step)
-        if not await self.store.acquire(key, token, timeout_min * 60 + 60):
-            raise Conflict(f"step {step} of run {run.id} is already running")
+        if not await self.store.acquire(key, token, self.lease_s):
+            left = await self.store.lease_ttl(key)
+            raise Conflict(f"step {step} of run {run.id} is already running", retry_after=left or 1.0)
+        lease = _Lease(self.store, key, token, self.lease_s)
         try:
             fresh = await self.store.get_run(run.id)
             if fresh is None:
@@ -238,6 +249,11 @@ class StepHost:
             replayed = engine.replay(run=fresh, step=step)
             if replayed is not None:
                 return reply_for(fresh, replayed)
+            given_up = recovery.interrupted(run=fresh, step=step, now=self.now())
+            if given_up is not None:
+                await self.store.save_run(given_up.run)
+                logs.warning(logger, "interrupted step failed", reason=given_up.run.state(step).error)
+                return reply_for(given_up.run, given_up.action)
             gate = engine.gate(run=fresh, step=step, now=self.now(), ttl_minutes=self.approvals.ttl_minutes)
             if isinstance(gate, engine.AwaitApproval):
                 await self.store.save_run(gate.run)
@@ -251,14 +267,16 @@ class StepHost:
             running = engine.begin_step(run=fresh, step=step, now=self.now())
             await self.store.save_run(running)
             logs.info(logger, "step started", attempt=running.state(step).attempts)
-            outcome = await self._execute(running, spec.work)
+            async with lease.kept():
+                outcome = await self._execute(running, spec.work)
+            if lease.lost:
+                raise Conflict(f"step {step} of run {run.id} was taken over while it ran; its result is dropped")
             advance = engine.complete_step(run=running, step=step, outcome=outcome, now=self.now())
             await self.store.save_run(advance.run)
             logs.info(logger, "step finished", phase=outcome.phase.value, next=_describe(advance.action))
             return reply_for(advance.run, advance.action)
         finally:
             await self.store.release(key, token)
-
 
     async def _execute(self, run: Run, step: Step) -> engine.Outcome:
         try:
@@ -270,6 +288,38 @@ class StepHost:
         metrics.step_done(step_type=step.type.value, phase=outcome.phase.value, seconds=time.monotonic() - started,
                           workflow=run.workflow, usage=outcome.usage, tool_calls=outcome.tool_calls)
         return masked(outcome, secrets)
+
+
+@dataclass
+class _Lease:
+    """A held step lease, renewed in the background while the step runs."""
+
+    store: Store
+    key: str
+    token: str
+    ttl_s: float
+    lost: bool = False
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                if not await self.store.renew(self.key, self.token, self.ttl_s):
+                    self.lost = True
+                    logs.warning(logger, "step lease lost while running", lease=self.key)
+                    return
+            except Unavailable as exc:
+                logs.warning(logger, "step lease not renewed; retrying", reason=exc.message)
+
+    @contextlib.asynccontextmanager
+    async def kept(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _describe(action: engine.Action) -> dict[str, Any]:

@@ -46,6 +46,28 @@ class Stack:
     def post(self, path: str, payload: dict[str, Any]) -> httpx.Response:
         return httpx.post(self.base + path, json=payload, timeout=30)
 
+    def child_pid(self, name: str) -> int:
+        """The pid of one child of `cutman dev` (a function, `broker`, `pinger`, `redis`)."""
+        want = {"broker": "cutman.runtime.broker", "pinger": "cutman.runtime.pinger",
+                "redis": "redis-server"}.get(name)
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            words = [a.decode(errors="replace") for a in argv if a]
+            if ppid != self.proc.pid:
+                continue
+            if want is not None and any(want in w for w in words):
+                return int(proc.name)
+            if want is None and "cutman.runtime.serve" in words and words[-1] == name:
+                return int(proc.name)
+        raise AssertionError(f"no running child {name} of cutman dev")
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

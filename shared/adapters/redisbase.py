@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import CutmanError, Unavailable
 
+DEFAULT_RETENTION_S = 7 * 24 * 3600
 MAX_CONNECTIONS = 100
 POOL_WAIT_S = 10
 P = ParamSpec("P")
@@ -101,7 +102,8 @@ def sync_ping(target: RedisTarget, timeout: float = 1.0) -> None:
 
 
 class RedisBase:
-    def __init__(self, url: str, password: str | None = None) -> None:
+    def __init__(self, url: str, password: str | None = None, *, retention_s: float = DEFAULT_RETENTION_S) -> None:
+        self.retention_s = int(retention_s)
         self.target = RedisTarget.parse(url, password)
         self._r: aioredis.Redis = async_client(self.target)
         self._scripts: dict[str, AsyncScript] = {}

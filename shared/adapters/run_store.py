@@ -5,6 +5,7 @@
     cm:run:{<id>}:sinks             hash: sink -> delivery record
     cm:runs, cm:runs:<ns>/<wf>      sorted sets of run ids by start time
     cm:approvals                    sorted set of "<run> <step>" by approval expiry (epoch)
+    cm:active                       sorted set of runs under way by deadline (epoch), for the sweep
     cm:runs:updates                 stream: every create/save/sink record (cutman.adapters.event_log)
 
 The update stream entry rides in the same pipeline as the write it reports, so live
@@ -21,14 +22,17 @@ from typing import Any, Protocol, cast
 from pydantic import ValidationError
 
 from .. import log as logs
+from ..clock import parse
+from ..core.engine import deadline
 from ..errors import Invalid
 from ..models.run import Run
 from .event_log import RUN_UPDATES, RUN_UPDATES_MAXLEN, update_fields
-from .redisbase import RedisBase, wrap
+from .redisbase import DEFAULT_RETENTION_S, RedisBase, wrap
 
 logger = logging.getLogger("cutman.runs")
-RUN_RETENTION_S = 7 * 24 * 3600
+RUN_RETENTION_S = DEFAULT_RETENTION_S
 APPROVALS = "cm:approvals"
+ACTIVE = "cm:active"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -97,12 +101,15 @@ class RunStore(Protocol):
 class RedisRunStore(RedisBase):
     @wrap
     async def create_run(self, run: Run) -> bool:
-        created = await self._r.set(run_key(run.id), run.to_json(), nx=True, ex=RUN_RETENTION_S)
+        created = await self._r.set(run_key(run.id), run.to_json(), nx=True, ex=self.retention_s)
         if created:
             score = time.time()
             async with self._r.pipeline(transaction=False) as p:
-                p.zadd("cm:runs", {run.id: score})
-                p.zadd(f"cm:runs:{run.workflow}", {run.id: score})
+                for index in ("cm:runs", f"cm:runs:{run.workflow}"):
+                    p.zadd(index, {run.id: score})
+                    p.zremrangebyscore(index, "-inf", score - self.retention_s)
+                    p.expire(index, self.retention_s)
+                _active(p, run)
                 _updated(p, run, "created")
                 await p.execute()
         return bool(created)
@@ -115,7 +122,8 @@ class RedisRunStore(RedisBase):
     @wrap
     async def save_run(self, run: Run) -> None:
         async with self._r.pipeline(transaction=False) as p:
-            p.set(run_key(run.id), run.to_json(), ex=RUN_RETENTION_S)
+            p.set(run_key(run.id), run.to_json(), ex=self.retention_s)
+            _active(p, run)
             _updated(p, run, "saved")
             await p.execute()
 
@@ -176,7 +184,7 @@ class RedisRunStore(RedisBase):
         key = f"{run_key(run_id)}:sinks"
         async with self._r.pipeline(transaction=False) as p:
             p.hset(key, sink, json.dumps(record))
-            p.expire(key, RUN_RETENTION_S)
+            p.expire(key, self.retention_s)
             p.xadd(RUN_UPDATES, cast(Any, update_fields(run_id, "", str(record.get("phase", "")), f"sink:{sink}")),
                    maxlen=RUN_UPDATES_MAXLEN, approximate=True)
             await p.execute()
@@ -200,6 +208,14 @@ class RedisRunStore(RedisBase):
     @wrap
     async def forget_approval(self, run_id: str, step: str) -> None:
         await self._r.zrem(APPROVALS, f"{run_id} {step}")
+
+
+def _active(p: Any, run: Run) -> None:
+    """Runs under way, by deadline: what the housekeeping sweep looks at."""
+    if run.phase.done:
+        p.zrem(ACTIVE, run.id)
+    else:
+        p.zadd(ACTIVE, {run.id: parse(deadline(run)).timestamp()})
 
 
 def _updated(p: Any, run: Run, what: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from .redisbase import RedisBase, wrap
-from .run_store import RUN_RETENTION_S
 
 _COUNT_RUN = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
@@ -38,7 +37,7 @@ class RedisStatsStore(RedisBase):
     async def count_run(self, workflow: str, run_id: str, phase: str) -> bool:
         """Count a finished run once; False when it was already counted."""
         keys = [f"cm:wfstat:{{{workflow}}}", f"cm:wfstat:{{{workflow}}}:counted:{run_id}"]
-        return bool(await self._script(_COUNT_RUN)(keys=keys, args=[phase, RUN_RETENTION_S]))
+        return bool(await self._script(_COUNT_RUN)(keys=keys, args=[phase, self.retention_s]))
 
     @wrap
     async def workflow_stats(self, workflow: str) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Protocol
 from .alert_store import AlertStore, Claim, RedisAlertStore, fp_key
 from .config_store import ConfigStore, RedisConfigStore
 from .event_log import EventLog, RedisEventLog
+from .recovery_store import RecoveryStore, RedisRecoveryStore
 from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .secret_store import RedisSecretStore, SecretStore
 from .sink_store import RedisSinkStore, SinkStore
@@ -25,11 +26,11 @@ __all__ = [
 ]
 
 
-class Store(AlertStore, RunStore, ConfigStore, SecretStore, StatsStore, EventLog, SinkStore, Protocol):
+class Store(AlertStore, RunStore, RecoveryStore, ConfigStore, SecretStore, StatsStore, EventLog, SinkStore, Protocol):
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
-class RedisStore(RedisAlertStore, RedisRunStore, RedisConfigStore, RedisSecretStore, RedisStatsStore,
+class RedisStore(RedisAlertStore, RedisRunStore, RedisRecoveryStore, RedisConfigStore, RedisSecretStore, RedisStatsStore,
                  RedisEventLog, RedisSinkStore):
     """`Store` on Redis (standalone, or Cluster thanks to the hash tags)."""

@@ -219,6 +219,9 @@ class Step(Spec):
     timeout_minutes: float | None = Field(default=None, gt=0, le=24 * 60)
     approval_required: bool = False
     continue_on_error: bool = False
+    # May run again after a crash interrupted it (default: agent steps without approval,
+    # whose tools are read-only; cli steps only when they say so).
+    idempotent: bool | None = None
     condition: str | None = None
     agent: Step | None = None
     secret_env: dict[str, str] = Field(default_factory=dict)

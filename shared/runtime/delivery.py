@@ -195,7 +195,8 @@ class DeliveryPolicy:
 
     `retry` counts retries after the first attempt. Retry n waits
     `backoff_delay * n` (linear) or `backoff_delay * 2**(n-1)` (exponential, as
-    Knative's dispatcher computes it), capped at `max_backoff`. `timeout` bounds
+    Knative's dispatcher computes it), capped at `max_backoff`, or longer when the
+    answer carried Retry-After (itself capped at `max_backoff`). `timeout` bounds
     each attempt.
     """
 
@@ -300,6 +301,22 @@ class Attempt:
     def describe(self) -> str:
         return self.error or f"HTTP {self.status}"
 
+    def retry_after(self) -> float:
+        """Seconds a 409, 429 or 503 asks the sender to wait (`Retry-After`, delay-seconds
+        form), as Knative's dispatcher honours it with `delivery-retryafter`; else 0.
+
+        A step function answers 409 while another delivery holds the step's lease, with
+        the time that lease has left, so a redelivery is not spent before a live holder
+        finishes or a dead one's lease lapses.
+        """
+        if self.status not in (409, 429, 503):
+            return 0.0
+        raw = {k.lower(): v for k, v in self.headers.items()}.get("retry-after", "")
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            return 0.0
+
     def reply(self) -> BaseCloudEvent | None:
         """The event in a 2xx reply, if any; 202 never carries one (Knative data plane).
 
@@ -372,5 +389,5 @@ class Sender:
             on_attempt(number, attempt)
             if attempt.succeeded or not attempt.retryable or number > policy.retry:
                 return attempt, number
-            await asyncio.sleep(policy.backoff(number))
+            await asyncio.sleep(max(policy.backoff(number), min(attempt.retry_after(), policy.max_backoff)))
             number += 1

@@ -61,8 +61,10 @@ class Ingest(FunctionBase):
         assert self.settings is not None
         self.broker = HTTPBroker(self.settings.broker_url)
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
-        sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker)
-        self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve}
+        sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker,
+                                            lease_s=float(cfg.get("CUTMAN_LEASE_SECONDS", "30")))
+        self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve,
+                                         housekeeping.DEAD_PATH: sweeper.serve}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
         try:
             auth = ApiAuth.from_cfg(cfg)
