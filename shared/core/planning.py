@@ -121,15 +121,15 @@ def owner_reference(res: Workflow | Source | Sink) -> dict[str, Any]:
 DEAD_LETTERS_URI = "/housekeeping/deadletters"
 
 
-def _dead_letter_sink(namespace: str) -> dict[str, Any]:
+def _dead_letter_sink(installation: str) -> dict[str, Any]:
     """Dead-lettered step and sink events are recorded on their run by ingest."""
-    return {"ref": _service_ref(SERVICES["ingest"], namespace), "uri": DEAD_LETTERS_URI}
+    return {"ref": service_ref(SERVICES["ingest"], installation), "uri": DEAD_LETTERS_URI}
 
 
-def _step_delivery(timeout_minutes: float | None, namespace: str) -> dict[str, Any]:
+def _step_delivery(timeout_minutes: float | None, installation: str) -> dict[str, Any]:
     seconds = int((timeout_minutes or 10) * 60) + 30
     return {"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S", "timeout": f"PT{seconds}S",
-            "deadLetterSink": _dead_letter_sink(namespace)}
+            "deadLetterSink": _dead_letter_sink(installation)}
 
 
 def plan_workflow(
@@ -166,7 +166,7 @@ def plan_workflow(
                 ],
                 service=SERVICES[first.executor],
                 uri=f"/start/{ns}/{name}",
-                delivery=_step_delivery(first.work.timeout_minutes, ns),
+                delivery=_step_delivery(first.work.timeout_minutes, installation),
                 owner=workflow,
             )
         )
@@ -184,7 +184,7 @@ def plan_workflow(
                     Ext.STEP.value: step.name,
                 },
                 service=SERVICES[step.executor],
-                delivery=_step_delivery(step.work.timeout_minutes, ns),
+                delivery=_step_delivery(step.work.timeout_minutes, installation),
                 owner=workflow,
             )
         )
@@ -207,7 +207,7 @@ def plan_workflow(
                 service=SERVICES["sink"],
                 uri=f"/sinks/{ns}/{sink}",
                 delivery={"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S",
-                          "deadLetterSink": _dead_letter_sink(ns)},
+                          "deadLetterSink": _dead_letter_sink(installation)},
                 owner=workflow,
             )
         )

@@ -115,7 +115,8 @@ class Deliverer:
         timeout = float(spec.params.timeout_seconds)
         token, lease = uuid.uuid4().hex, sink_lease_key(run_id, rkey)
         if not await self.store.acquire(lease, token, timeout + LEASE_MARGIN_S):
-            raise Conflict(f"sink {sink} is already delivering run {run_id}")
+            raise Conflict(f"sink {sink} is already delivering run {run_id}",
+                           retry_after=await self.store.lease_ttl(lease) or 1.0)
         try:
             done = (await self.store.sink_records(run_id)).get(rkey)
             if done and done.get("phase") in FINAL:

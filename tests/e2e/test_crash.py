@@ -37,7 +37,7 @@ spec: {{type: webhook, config: {{path: /webhook/crash}}, triggerWorkflow: crash}
 apiVersion: cutman.dev/v1alpha1
 kind: Sink
 metadata: {{name: console}}
-spec: {{type: stdout, config: {{template: "[crash] run {{{{ .run.id }}}} {{{{ .workflow.outputs.last }}}}"}}}}
+spec: {{type: stdout, config: {{timeoutSeconds: 1, template: "[crash] run {{{{ .run.id }}}} {{{{ .workflow.outputs.last }}}}"}}}}
 ---
 apiVersion: cutman.dev/v1alpha1
 kind: Workflow
@@ -103,8 +103,23 @@ def settle(stack: Stack, n: int, started: float) -> list[dict[str, Any]]:
     return done  # type: ignore[no-any-return]
 
 
-def check_deliveries(stack: Stack, finished: list[dict[str, Any]]) -> None:
-    """Every run's sink line printed exactly once (none lost, none twice) and recorded."""
+def check_deliveries(stack: Stack, finished: list[dict[str, Any]], *, lossy: bool = False) -> None:
+    """Every run's sink line printed exactly once (none lost, none twice) and recorded.
+
+    `lossy`: the sink itself was killed, so a delivery caught mid-post may be recorded
+    Unknown (the stdout sink has no idempotency key: it is not sent again) with its line
+    printed at most once; never silently nothing.
+    """
+    if lossy:
+        for r in finished:
+            view = stack.wait_for(
+                lambda r=r: (v := stack.json("runs", "get", r["id"]))["sinks"].get("console", {}).get("phase")
+                in ("Delivered", "Unknown") and v, timeout=60, what=f"a final delivery record of {r['id']}")
+            printed = [x for x in stack.lines if x.startswith(f"[crash] run {r['id']} ")]
+            assert len(printed) <= 1, f"run {r['id']} delivered {len(printed)} times"
+            if view["sinks"]["console"]["phase"] == "Delivered":
+                assert len(printed) == 1, view
+        return
     for r in finished:
         line = f"[crash] run {r['id']} "
         stack.wait_for(lambda line=line: any(x.startswith(line) for x in stack.lines), timeout=15,
@@ -163,4 +178,4 @@ def test_kill_sink_mid_delivery(stack: Stack) -> None:
     kill(stack, "sink")
     finished = settle(stack, 5, started)
     assert all(r["phase"] == "Succeeded" for r in finished), finished
-    check_deliveries(stack, finished)
+    check_deliveries(stack, finished, lossy=True)

@@ -6,7 +6,8 @@ the pinger in `cutman dev`, every CUTMAN_SWEEP_SECONDS) sweeps, in order:
 1. the outbox: events recorded but not yet handed to the broker (an approval's resume
    whose sender died or met a broker outage, a run this sweep failed);
 2. approvals past their deadline: the step.requested that makes the step fail;
-3. runs under way (cutman.core.recovery.assess): a run past its deadline is failed with
+3. sink deliveries a crash left open (cutman.sinks.delivery.sweep_sink_deliveries);
+4. runs under way (cutman.core.recovery.assess): a run past its deadline is failed with
    the reason; a step whose holder died (no lease) or that was requested and never
    started within CUTMAN_LEASE_SECONDS is requested again (the step host decides, under
    the lease, whether it may run again).
@@ -27,6 +28,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 from cloudevents.core.v1.event import CloudEvent
 from cutman import clock
 from cutman import log as logs
@@ -38,6 +40,7 @@ from cutman.core import engine, recovery
 from cutman.errors import BadRequest, CutmanError, NotFound
 from cutman.models.cloudevent import ext, from_http
 from cutman.models.events import EventType, Ext
+from cutman.sinks.delivery import sweep_sink_deliveries
 from cutman.stephost import DEFAULT_LEASE_S, reply_for
 
 PATH = "/housekeeping/approvals"
@@ -49,6 +52,7 @@ logger = logs.get("cutman.ingest.housekeeping")
 class Housekeeping:
     def __init__(self, *, store: Store, broker: Broker, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.store, self.broker, self.lease_s = store, broker, lease_s
+        self.http = httpx.AsyncClient()
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -69,8 +73,10 @@ class Housekeeping:
     async def sweep(self) -> dict[str, int]:
         resent = await self.flush_outbox()
         expired = await self.expire_approvals()
+        sinks = await sweep_sink_deliveries(self.store, time.time(), http=self.http)
         failed, nudged = await self.sweep_runs()
-        return {"expired": expired, "resent": resent, "failed": failed, "requested": nudged}
+        return {"expired": expired, "resent": resent, "failed": failed, "requested": nudged,
+                **{f"sink_{k}": v for k, v in sinks.items()}}
 
     async def flush_outbox(self) -> int:
         due = await self.store.outbox_due(older_than_s=OUTBOX_GRACE_S)
