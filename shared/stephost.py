@@ -198,6 +198,11 @@ class StepHost:
         src_cfg = await self.store.get_config("source", source) if source else None
         data = data_dict(event)
         is_alert = event.get_type() == EventType.ALERT_FIRING
+        alert = data if is_alert else None
+        if event.get_type() == EventType.WORKFLOW_CHAINED and isinstance(data, dict):
+            # a run a workflow sink chained: the parent's alert is this run's alert too
+            parent_alert = (data.get("parent") or {}).get("alert")
+            alert = parent_alert if isinstance(parent_alert, dict) else None
         fresh = engine.new_run(
             run_id=run_id,
             workflow=workflow,
@@ -206,7 +211,7 @@ class StepHost:
             event_type=event.get_type(),
             source=source,
             source_context=dict((src_cfg or {}).get("spec", {}).get("context", {})),
-            alert=data if is_alert else None,
+            alert=alert,
             data=None if is_alert else data,
             now=self.now(),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..models.events import EventType
 from ..models.run import Run, StepPhase
 
 
@@ -74,4 +75,13 @@ def build_context(run: Run) -> dict[str, Any]:
         },
         "env": dict(run.environment),
         "run": {"id": run.id, "phase": run.phase.value, "startTime": run.startTime},
+        # a run a workflow sink chained sees its parent: `.parent.outputs.x`, `.parent.run.id`
+        "parent": _parent(run),
     }
+
+
+def _parent(run: Run) -> dict[str, Any]:
+    if run.eventType != EventType.WORKFLOW_CHAINED.value or not isinstance(run.data, dict):
+        return {}
+    parent = run.data.get("parent")
+    return dict(parent) if isinstance(parent, dict) else {}

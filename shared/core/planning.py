@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models.events import EventType, Ext
-from ..models.resources import API_VERSION, Sink, Source, StepType, Workflow
+from ..models.resources import API_VERSION, Sink, SinkType, Source, StepType, Workflow
 from .ids import object_name
 from .namespaces import BROKER
 
@@ -167,6 +167,23 @@ def plan_workflow(
                 service=SERVICES[first.executor],
                 uri=f"/start/{ns}/{name}",
                 delivery=_step_delivery(first.work.timeout_minutes, installation),
+                owner=workflow,
+            )
+        )
+    sinks = list(sinks)
+    if any(s.spec.type is SinkType.WORKFLOW and s.metadata.namespace == ns
+           and s.spec.config.workflow_name == name for s in sinks):
+        out.append(
+            _trigger(
+                name=object_name("cm", ns, name, "chain"),
+                installation=installation,
+                namespace=ns,
+                workflow=name,
+                role="start",
+                attributes={"type": EventType.WORKFLOW_CHAINED.value, Ext.CHAIN.value: key},
+                service=SERVICES[first.executor],
+                uri=f"/start/{ns}/{name}",
+                delivery=_step_delivery(first.work.timeout_minutes),
                 owner=workflow,
             )
         )

@@ -13,6 +13,7 @@ class EventType(StrEnum):
     RUN_FINISHED = "dev.cutman.run.finished"
     RUN_AWAITING_APPROVAL = "dev.cutman.run.awaitingapproval"
     SINK_DELIVERED = "dev.cutman.sink.delivered"
+    WORKFLOW_CHAINED = "dev.cutman.workflow.chained"
     APISERVER_ADD = "dev.knative.apiserver.resource.add"
     APISERVER_UPDATE = "dev.knative.apiserver.resource.update"
     APISERVER_DELETE = "dev.knative.apiserver.resource.delete"
@@ -35,6 +36,7 @@ class Ext(StrEnum):
     NAME = "name"
     NAMESPACE = "namespace"
     SINK = "cmsink"
+    CHAIN = "cmchain"
 
 
-START_TYPES = (EventType.ALERT_FIRING, EventType.SOURCE_EVENT)
+START_TYPES = (EventType.ALERT_FIRING, EventType.SOURCE_EVENT, EventType.WORKFLOW_CHAINED)

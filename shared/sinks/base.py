@@ -147,6 +147,14 @@ class SinkPlugin(Protocol):
     async def deliver(self, delivery: Delivery, ports: Ports) -> str: ...
 
 
+class Skip(Exception):
+    """Raised by a plugin for a delivery it deliberately does not make (recorded Skipped)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class RemoteUnavailable(Unavailable):
     """A temporary refusal by the remote; `retry_after` from its Retry-After header."""
 

@@ -37,7 +37,7 @@ from ..core.templating import TemplateError, is_truthy, render
 from ..errors import BadRequest, Conflict, NotFound, PermanentError, Unavailable
 from ..models.resources import SinkSpec
 from ..models.run import Run
-from .base import Delivery, Ports, SinkEvent, SinkPlugin
+from .base import Delivery, Ports, SinkEvent, SinkPlugin, Skip
 from .registry import plugin_for
 from .secrets import StoreSecrets
 
@@ -156,6 +156,10 @@ class Deliverer:
         try:
             async with asyncio.timeout(timeout):
                 detail = await plugin.deliver(delivery, ports)
+        except Skip as skip:
+            record.update(phase=Phase.SKIPPED, detail=skip.reason)
+            await self._record(run.id, sink, rkey, record)
+            return Result(record)
         except (Unavailable, TimeoutError) as exc:
             reason = exc.message if isinstance(exc, Unavailable) else f"no answer within {timeout:g}s"
             record.update(phase=Phase.RETRYING, detail=mask_text(reason, secrets.seen))

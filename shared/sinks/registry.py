@@ -16,10 +16,11 @@ def _plugins() -> dict[SinkType, SinkPlugin]:
     from .slack import SlackSink
     from .stdout import StdoutSink
     from .webhook import WebhookSink
+    from .workflow import WorkflowSink
 
     plugins: tuple[SinkPlugin, ...] = (
         StdoutSink(), WebhookSink(), SlackSink(), AlertmanagerSink(), PrometheusSink(),
-        PagerDutySink(), JiraSink(), S3Sink(),
+        PagerDutySink(), JiraSink(), S3Sink(), WorkflowSink(),
     )
     return {p.type: p for p in plugins}
 

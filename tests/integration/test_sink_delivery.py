@@ -164,3 +164,20 @@ def test_condition_and_failed_runs(rig: SinkRig, receiver: Receiver) -> None:
     assert [r.body for r in receiver.posts("/in")] == [b"Failed: run-1", b"Succeeded: run-ok"]
     assert len(receiver.posts("/failed")) == 1
     assert rig.records("run-ok")["only-failed"]["phase"] == "Skipped"
+
+
+def test_workflow_sink_replies_one_chain_event_and_bounds_the_chain(rig: SinkRig) -> None:
+    rig.sink("next", {"type": "workflow", "config": {"workflowName": "followup"}})
+    rig.run()
+    answers = concurrently(lambda: rig.deliver("next"), n=3)
+    chained = [a for a in answers if a.headers.get("ce-type") == "dev.cutman.workflow.chained"]
+    assert len(chained) == 1 and chained[0].headers["ce-cmchain"] == f"{NS}/followup"
+    assert chained[0].json()["parent"]["outputs"]["root_cause"] == "a busy loop in v2.3"
+    again = rig.deliver("next")
+    assert again.headers["ce-type"] == "dev.cutman.sink.delivered"
+    deep = rig.run("run-deep").model_copy(update={
+        "eventType": "dev.cutman.workflow.chained",
+        "data": {"chain": [f"{NS}/w{i}" for i in range(6)], "parent": {}}})
+    rig._store(lambda s: s.save_run(deep))
+    record = rig.deliver("next", "run-deep").json()
+    assert record["phase"] == "Failed" and "workflows deep" in record["detail"]

@@ -30,8 +30,8 @@ def test_every_plugin_field_is_in_the_crd_schema() -> None:
         assert fields <= superset, (sink_type, fields - superset)
 
 
-def test_every_sink_type_has_a_plugin_but_workflow() -> None:
-    assert set(plugins()) == set(SinkType) - {SinkType.WORKFLOW}
+def test_every_sink_type_has_a_plugin() -> None:
+    assert set(plugins()) == set(SinkType)
 
 
 def test_a_field_of_another_type_is_refused_by_name() -> None:
