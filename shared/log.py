@@ -38,14 +38,38 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# Servers that attach their own plain-text handlers (hypercorn's `errorlog="-"` default,
+# uvicorn's dictConfig); `setup` takes their handlers away so they go through the root's.
+SERVER_LOGGERS = ("hypercorn.error", "hypercorn.access", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def setup(component: str, level: int = logging.INFO) -> None:
-    """Route the root logger to stderr as JSON; call once at process start."""
+    """Every line this process writes to stderr as JSON; call at process start.
+
+    The root logger gets the JSON handler (func-python's import-time `basicConfig` then
+    adds nothing), the servers' own loggers lose their plain handlers and propagate,
+    warnings are logged (`py.warnings`), and an uncaught exception is logged as JSON
+    instead of a bare traceback.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in SERVER_LOGGERS:
+        server = logging.getLogger(name)
+        server.handlers[:] = []
+        server.propagate = True
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
     _bound.set({"component": component})
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    logging.getLogger("cutman").critical("uncaught exception", exc_info=(kind, value, tb))
 
 
 def get(name: str) -> logging.Logger:

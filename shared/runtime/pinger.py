@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -94,30 +95,40 @@ class Pinger:
 
 
 async def _health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
+    # the supervisor's readiness probe may connect and close without a request
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK")
         await writer.drain()
     writer.close()
 
 
-async def sweep_approvals(client: httpx.AsyncClient, ingest: str) -> None:
-    """What the housekeeping PingSource does in a cluster: ask ingest to expire approvals."""
+async def sweep_approvals(client: httpx.AsyncClient, ingest: str, *, quiet: bool = False) -> bool:
+    """What the housekeeping PingSource does in a cluster: ask ingest to expire approvals.
+
+    `quiet` while ingest has never answered yet (it starts beside the pinger): not
+    reaching it then is expected, not worth a warning. True when ingest answered.
+    """
     try:
         resp = await client.post(ingest.rstrip("/") + SWEEP_PATH, json={})
-        if resp.status_code != 200:
-            logs.warning(logger, "approval sweep refused", status=resp.status_code)
     except httpx.HTTPError as exc:
-        logs.warning(logger, "approval sweep failed", reason=type(exc).__name__)
+        if not quiet:
+            logs.warning(logger, "approval sweep failed", reason=type(exc).__name__)
+        return False
+    if resp.status_code != 200:
+        logs.warning(logger, "approval sweep refused", status=resp.status_code)
+    return True
 
 
 async def serve(*, redis_url: str, ingest: str, port: int, sweep_s: float = 60.0) -> None:
     logs.setup("pinger")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per ping and sweep is ours
     store = RedisStore(redis_url)
     server = await asyncio.start_server(_health, "127.0.0.1", port)
+    logs.info(logger, "pinger started", ingest=ingest, sweep_seconds=sweep_s, health_port=port)
     async with httpx.AsyncClient(timeout=10) as client:
         pinger = Pinger(store=store, ingest=ingest, client=client)
-        next_sweep = 0.0
+        next_sweep, reached = 0.0, False
         try:
             while True:
                 try:
@@ -125,8 +136,9 @@ async def serve(*, redis_url: str, ingest: str, port: int, sweep_s: float = 60.0
                 except CutmanError as exc:
                     logs.warning(logger, "tick failed", reason=exc.message)
                 if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + sweep_s
-                    await sweep_approvals(client, ingest)
+                    answered = await sweep_approvals(client, ingest, quiet=not reached)
+                    reached = reached or answered
+                    next_sweep = time.monotonic() + (sweep_s if answered or reached else TICK_S)
                 await asyncio.sleep(TICK_S)
         finally:
             server.close()

@@ -311,3 +311,23 @@ def test_metrics_on_every_function(env: ApiEnv) -> None:
     assert ingest[("cutman_ingest_alerts_total", (("decision", "firing"), ("source", "default/quick")))] == 5
     assert ("cutman_ingest_alerts_total", (("decision", "firing"), ("source", "default/quick"))) in _samples(
         ports["ingest"]), "ingest's metrics port serves the same registry"
+
+
+def test_every_log_line_is_json_and_the_pinger_starts_quietly(env: ApiEnv) -> None:
+    """After everything above: each component's log (func-python's and hypercorn's own start-up
+    lines included) is JSON lines, and the pinger logged no traceback and no failed sweep."""
+    logs = sorted((env.stack.state / "logs").glob("*.log"))
+    assert {p.stem for p in logs} >= {"broker", "ingest", "step-cli", "step-agent", "sink", "reconciler", "pinger"}
+    for path in logs:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        assert lines, path.name
+        for line in lines:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"{path.name}: not JSON: {line[:200]}") from None
+            assert {"ts", "level", "logger", "msg", "component"} <= set(doc), (path.name, doc)
+        if path.stem != "pinger":
+            assert any("Running on" in ln for ln in lines) or path.stem == "broker", path.name
+    pinger = [json.loads(ln) for ln in (env.stack.state / "logs" / "pinger.log").read_text().splitlines() if ln]
+    assert not [d for d in pinger if d["level"] in ("warning", "error", "critical") or "exc" in d], pinger
