@@ -183,7 +183,7 @@ def plan_workflow(
                 attributes={"type": EventType.WORKFLOW_CHAINED.value, Ext.CHAIN.value: key},
                 service=SERVICES[first.executor],
                 uri=f"/start/{ns}/{name}",
-                delivery=_step_delivery(first.work.timeout_minutes),
+                delivery=_step_delivery(first.work.timeout_minutes, installation),
                 owner=workflow,
             )
         )
