@@ -2,6 +2,9 @@
 
 `bind(run=..., step=...)` sets ids in a context variable; every record logged in that
 task carries them. Secrets never belong in a log call: log ids and names, not values.
+As a safety net every URL in a record loses its userinfo, query and fragment
+(core/urls.redact_urls_in), and httpx's per-request INFO lines, which carry full URLs,
+are off.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from .core.urls import redact_urls_in
 
 _bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "cutman_log_ids", default=None
@@ -35,7 +40,7 @@ class JSONFormatter(logging.Formatter):
             out.update(extra)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return redact_urls_in(json.dumps(out, default=str))
 
 
 # Servers that attach their own plain-text handlers (hypercorn's `errorlog="-"` default,
@@ -62,6 +67,7 @@ def setup(component: str, level: int = logging.INFO) -> None:
         server.propagate = True
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     _bound.set({"component": component})
 
 

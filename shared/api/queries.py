@@ -17,11 +17,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..adapters.event_log import event_doc
 from ..adapters.store import Store
-from ..core import ids
+from ..core import ids, urls
 from ..core.masking import MASK, mask_value
 from ..errors import BadRequest
 from ..models.run import Run, RunPhase
@@ -79,13 +78,8 @@ def _redact_config(config: Any) -> Any:
 
 
 def redact_url(url: str) -> str:
-    """A URL with its user:password replaced (and a Slack-style hook's secret path)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
-    path = "/" + MASK if parts.hostname == "hooks.slack.com" else parts.path
-    return urlunsplit((parts.scheme, netloc, path, parts.query and MASK, parts.fragment))
+    """A URL with its user:password, query, fragment (and a Slack hook's secret path) masked."""
+    return urls.redact_url(url, mask=MASK)
 
 
 def resource_view(kind: str, doc: dict[str, Any]) -> dict[str, Any]:

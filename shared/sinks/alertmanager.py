@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from ..core.dedupe import DurationError, parse_duration
+from ..core.urls import redact_url
 from ..errors import Invalid, PermanentError
 from ..models.resources import SinkType
-from .base import Delivery, Params, Ports, check_http_url, redact_url, request
+from .base import Delivery, Params, Ports, check_http_url, request
 from .payload import check_templates, rendered_json
 
 

@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import Field, field_validator
 
+from ..core.urls import redact_url
 from ..errors import PermanentError, Unavailable
 from ..models.base import Spec
 from ..models.run import Run
@@ -167,18 +168,6 @@ def run_url(settings: Mapping[str, str], run_id: str) -> str | None:
     """Where a human sees the run (the API served by ingest at CUTMAN_PUBLIC_URL)."""
     public = settings.get("CUTMAN_PUBLIC_URL", "").rstrip("/")
     return f"{public}/api/v1/runs/{run_id}" if public else None
-
-
-def redact_url(url: str) -> str:
-    """scheme://host[:port]/path: no userinfo, query or fragment (they carry tokens)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    except ValueError:
-        return "<unparseable url>"
 
 
 def check_http_url(url: str | None, field_name: str) -> None:

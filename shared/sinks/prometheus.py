@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from ..core.templating import render
+from ..core.urls import redact_url
 from ..errors import PermanentError
 from ..models.resources import SinkType
-from .base import Delivery, Params, Ports, check_http_url, redact_url, request
+from .base import Delivery, Params, Ports, check_http_url, request
 from .payload import check_templates
 
 METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from ..core.urls import redact_url
 from ..models.resources import SinkType
-from .base import Delivery, Params, Ports, check_http_url, redact_url, request, secret_field
+from .base import Delivery, Params, Ports, check_http_url, request, secret_field
 from .payload import body, check_templates
 
 
