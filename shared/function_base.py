@@ -15,6 +15,7 @@ import redis
 from . import log as logs
 from . import metrics
 from .adapters.redisbase import DEFAULT_RETENTION_S, RedisTarget, sync_ping
+from .adapters.secret_store import SECRET_KEY_CFG
 from .adapters.store import RedisStore
 from .core.secret_policy import SecretRefused, check_secrets
 
@@ -64,7 +65,7 @@ class FunctionBase:
         metrics.serve(cfg)
         self.settings = Settings.from_cfg(cfg)
         self._store = RedisStore(self.settings.redis_url, self.settings.redis_password,
-                                 retention_s=self.settings.retention_s)
+                                 retention_s=self.settings.retention_s, secret_key=cfg.get(SECRET_KEY_CFG, ""))
 
     def stop(self) -> None:
         self._store = None

@@ -10,6 +10,7 @@ connection and one error translation
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 from .alert_store import AlertStore, Claim, RedisAlertStore, fp_key
@@ -17,7 +18,8 @@ from .config_store import ConfigStore, RedisConfigStore
 from .event_log import EventLog, RedisEventLog
 from .recovery_store import RecoveryStore, RedisRecoveryStore
 from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
-from .secret_store import RedisSecretStore, SecretStore
+from .redisbase import DEFAULT_RETENTION_S
+from .secret_store import SECRET_KEY_CFG, RedisSecretStore, Sealer, SecretStore
 from .sink_store import RedisSinkStore, SinkStore
 from .stats_store import RedisStatsStore, StatsStore
 
@@ -33,4 +35,15 @@ class Store(AlertStore, RunStore, RecoveryStore, ConfigStore, SecretStore, Stats
 
 class RedisStore(RedisAlertStore, RedisRunStore, RedisRecoveryStore, RedisConfigStore, RedisSecretStore, RedisStatsStore,
                  RedisEventLog, RedisSinkStore):
-    """`Store` on Redis (standalone, or Cluster thanks to the hash tags)."""
+    """`Store` on Redis (standalone, or Cluster thanks to the hash tags).
+
+    `secret_key` seals local-mode Secrets (secret_store); by default it is read from
+    the CUTMAN_SECRET_KEY environment variable, so every process of one `cutman dev`
+    (and the tests, which share its environment) read the same Secrets.
+    """
+
+    def __init__(self, url: str, password: str | None = None, *, retention_s: float = DEFAULT_RETENTION_S,
+                 secret_key: str | None = None) -> None:
+        super().__init__(url, password, retention_s=retention_s)
+        key = secret_key if secret_key is not None else os.environ.get(SECRET_KEY_CFG, "")
+        self.sealer = Sealer(key) if key else None

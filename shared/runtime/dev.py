@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ..adapters.secret_store import SECRET_KEY_CFG, new_secret_key
 from ..core.namespaces import BROKER, NAMESPACE_ENV, broker_path, installation_namespace
+from ..core.urls import redact_url
 from ..models.manifests import read_paths
 from .loader import FUNCTIONS
 from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_http
@@ -79,13 +81,14 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
     services = {SERVICE[n]: f"http://127.0.0.1:{p}" for n, p in ports.items()}
     base_env = {**os.environ, "REDIS_URL": redis_url, NAMESPACE_ENV: installation, "K_SINK": broker_url, "PYTHONUNBUFFERED": "1",
                 "CUTMAN_APPROVAL_KEY": os.environ.get("CUTMAN_APPROVAL_KEY") or secrets.token_urlsafe(32),
-                "CUTMAN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+                "CUTMAN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                SECRET_KEY_CFG: os.environ.get(SECRET_KEY_CFG) or _secret_key(state)}
     metrics_ports = {name: free_port() for name in ("broker", *FUNCTIONS)}
     metrics_env = {name: {"CUTMAN_METRICS_PORT": str(p), "CUTMAN_METRICS_ADDRESS": "127.0.0.1"}
                    for name, p in metrics_ports.items()}
     children = [
         Child("broker", [sys.executable, "-m", "cutman.runtime.broker", "--port", str(broker_port),
-                         "--redis-url", redis_url, "--addressables", json.dumps(services),
+                         "--addressables", json.dumps(services),
                          "--broker", f"{installation}/{BROKER}"],
               {**base_env, **metrics_env["broker"]}, broker_port, state / "logs" / "broker.log"),
     ] + [
@@ -95,7 +98,7 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
         for name, p in ports.items()
     ]
     pinger_port = free_port()
-    children.append(Child("pinger", [sys.executable, "-m", "cutman.runtime.pinger", "--redis-url", redis_url,
+    children.append(Child("pinger", [sys.executable, "-m", "cutman.runtime.pinger",
                                      "--ingest", f"http://127.0.0.1:{port}", "--port", str(pinger_port)],
                           dict(base_env), pinger_port, state / "logs" / "pinger.log"))
     stopping = False
@@ -138,6 +141,18 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
     return 0
 
 
+def _secret_key(state: Path) -> str:
+    """The key sealing local Secrets in Redis, kept beside (not in) the Redis data, 0600."""
+    path = state / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    key = new_secret_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
 def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
     """Apply the -f documents, then say which CRs are not Ready and why."""
     failed = 0
@@ -175,7 +190,7 @@ def _banner(info: StackInfo, state: Path, docs: list) -> None:  # type: ignore[t
     lines = [
         f"cutman dev is up (state in {state}, logs in {state / 'logs'})",
         f"  webhooks: {base}/<Source spec.config.path>" + (f", e.g. {base}{paths[0]}" if paths else ""),
-        f"  redis:    {info.redis_url}",
+        f"  redis:    {redact_url(info.redis_url, mask='***')} (URL with password in {state / 'dev.json'})",
         f"  web page: {base}/ui   API: {base}/api/v1   metrics: {base}/metrics (each function's: dev.json)",
     ]
     if paths:

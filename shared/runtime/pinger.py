@@ -147,12 +147,15 @@ async def serve(*, redis_url: str, ingest: str, port: int, sweep_s: float = 60.0
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cutman.runtime.pinger")
-    p.add_argument("--redis-url", required=True)
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
+                   help="default REDIS_URL (keep a password off the command line)")
     p.add_argument("--ingest", required=True, help="ingest's base URL")
     p.add_argument("--port", type=int, required=True, help="port for GET /health")
     p.add_argument("--sweep-seconds", type=float, default=float(os.environ.get("CUTMAN_SWEEP_SECONDS", "60")),
                    help="how often to expire unanswered approvals (default 60, or CUTMAN_SWEEP_SECONDS)")
     args = p.parse_args(argv)
+    if not args.redis_url:
+        p.error("--redis-url or REDIS_URL is required")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(redis_url=args.redis_url, ingest=args.ingest, port=args.port,
                           sweep_s=args.sweep_seconds))

@@ -36,8 +36,11 @@ class StackInfo:
     metrics: dict[str, str] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
+        """Written 0600: the Redis URL holds the local Redis's password."""
         tmp = folder / f"dev.json.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(asdict(self), indent=2))
         tmp.replace(folder / "dev.json")
 
     @classmethod
