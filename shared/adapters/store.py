@@ -17,8 +17,8 @@ from .alert_store import AlertStore, Claim, RedisAlertStore, fp_key
 from .config_store import ConfigStore, RedisConfigStore
 from .event_log import EventLog, RedisEventLog
 from .recovery_store import RecoveryStore, RedisRecoveryStore
-from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .redisbase import DEFAULT_RETENTION_S
+from .run_store import RUN_RETENTION_S, RedisRunStore, RunStore, lease_key, run_key, sink_lease_key
 from .secret_store import SECRET_KEY_CFG, RedisSecretStore, Sealer, SecretStore
 from .sink_store import RedisSinkStore, SinkStore
 from .stats_store import RedisStatsStore, StatsStore
