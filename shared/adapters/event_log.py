@@ -2,7 +2,8 @@
 
     cm:runs:updates                 stream: one entry per run change (run, workflow, phase, what)
     cm:srcev:{<ns>/<source>}        stream: events ingest handed to the broker for a Source
-    cm:broker:{<ns>/<broker>}:dead  stream: dead-lettered deliveries (written by the dev broker)
+    cm:deadletters                  stream: dead-lettered events, as ingest's dead-letter sink got them
+                                    (/housekeeping/deadletters; summaries, never event data)
 
 Why streams: writers append in the pipeline they already send (no extra round trip on
 the hot path), readers page by entry id, and the Server-Sent Events stream uses entry
@@ -12,8 +13,8 @@ Every stream is capped (`MAXLEN ~`), so nothing here grows without bound.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from .redisbase import RedisBase, wrap
@@ -21,14 +22,12 @@ from .redisbase import RedisBase, wrap
 RUN_UPDATES = "cm:runs:updates"
 RUN_UPDATES_MAXLEN = 10_000
 SOURCE_EVENTS_MAXLEN = 500
+DEAD_LETTERS = "cm:deadletters"
+DEAD_LETTERS_MAXLEN = 5_000
 
 
 def source_events_key(source: str) -> str:
     return f"cm:srcev:{{{source}}}"
-
-
-def dead_key(broker: str) -> str:
-    return f"cm:broker:{{{broker}}}:dead"
 
 
 Entry = tuple[str, dict[str, str]]
@@ -37,7 +36,8 @@ Entry = tuple[str, dict[str, str]]
 class EventLog(Protocol):
     async def record_source_events(self, source: str, events: Sequence[dict[str, str]]) -> None: ...
     async def source_events(self, source: str, *, limit: int, before: str | None = None) -> list[Entry]: ...
-    async def dead_letters(self, broker: str, *, limit: int, before: str | None = None) -> list[Entry]: ...
+    async def record_dead_letter_event(self, record: dict[str, str]) -> None: ...
+    async def dead_letters(self, *, limit: int, before: str | None = None) -> list[Entry]: ...
     async def run_updates(self, after: str, *, block_ms: int | None, count: int = 200) -> list[Entry]: ...
     async def last_run_update(self) -> str: ...
 
@@ -62,8 +62,12 @@ class RedisEventLog(RedisBase):
         return cast(list[Entry], await self._r.xrevrange(source_events_key(source), _older(before), "-", count=limit))
 
     @wrap
-    async def dead_letters(self, broker: str, *, limit: int, before: str | None = None) -> list[Entry]:
-        return cast(list[Entry], await self._r.xrevrange(dead_key(broker), _older(before), "-", count=limit))
+    async def record_dead_letter_event(self, record: dict[str, str]) -> None:
+        await self._r.xadd(DEAD_LETTERS, cast(Any, record), maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+
+    @wrap
+    async def dead_letters(self, *, limit: int, before: str | None = None) -> list[Entry]:
+        return cast(list[Entry], await self._r.xrevrange(DEAD_LETTERS, _older(before), "-", count=limit))
 
     @wrap
     async def run_updates(self, after: str, *, block_ms: int | None, count: int = 200) -> list[Entry]:
@@ -85,15 +89,7 @@ def update_fields(run_id: str, workflow: str, phase: str, what: str) -> dict[str
 
 
 def event_doc(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
-    """A stream entry as the API shows it: its id, its time (from the id), its fields."""
+    """A stream entry as the API shows it: its id, its time (RFC 3339, from the id), its fields."""
     millis = int(entry_id.split("-", 1)[0])
-    out: dict[str, Any] = {"id": entry_id, "time": millis / 1000.0}
-    for k, v in fields.items():
-        if k == "event":
-            try:
-                out[k] = json.loads(v)
-            except ValueError:
-                out[k] = v
-        else:
-            out[k] = v
-    return out
+    when = datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"id": entry_id, "time": when, **fields}

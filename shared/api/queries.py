@@ -255,6 +255,7 @@ async def get_run(store: Store, run_id: str, *, full: bool = True) -> dict[str, 
         view["alert"] = {k: run.alert.get(k) for k in ("alertname", "severity", "summary", "description",
                                                        "fingerprint", "status", "labels", "annotations",
                                                        "startsAt", "endsAt", "generatorURL")}
+    view["deadLetters"] = await store.run_dead_letters(run.id)
     view["awaitingApproval"] = [s.name for s in run.steps if s.approval is not None
                                 and s.approval.decision is None and s.phase.value == "AwaitingApproval"]
     return view
@@ -362,18 +363,12 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def dead_letters(
-    store: Store, *, broker: str, limit: int = DEFAULT_LIMIT, cont: str | None = None
-) -> Page:
-    """Deliveries that exhausted their retries: the event, where it went, why it failed."""
-    rows = await store.dead_letters(broker, limit=limit + 1, before=_stream_cursor(cont))
-    items = []
-    for entry_id, fields in rows[:limit]:
-        doc = event_doc(entry_id, fields)
-        event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
-        doc["run"] = (event or {}).get("run")
-        doc["type"] = (event or {}).get("type")
-        items.append(doc)
+async def dead_letters(store: Store, *, limit: int = DEFAULT_LIMIT, cont: str | None = None) -> Page:
+    """Events that exhausted their retries (or were refused for good): what, where, why, which run."""
+    rows = await store.dead_letters(limit=limit + 1, before=_stream_cursor(cont))
+    items = [event_doc(entry_id, fields) for entry_id, fields in rows[:limit]]
+    for doc in items:
+        doc["run"] = doc.get("run") or None
     return Page(items, items[-1]["id"] if len(rows) > limit else None)
 
 

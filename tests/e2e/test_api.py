@@ -237,16 +237,20 @@ def test_agent_run_approve_deny_and_the_stream(env: ApiEnv) -> None:
 
 def test_dead_letters(env: ApiEnv) -> None:
     """A step.requested without its `run` extension is refused 400 by step-cli: not retryable,
-    so the dev broker dead-letters it at once, and the API lists it."""
+    so the dev broker hands it to the Trigger's dead-letter sink (ingest) at once, and the
+    API lists it; a dead letter of a run is also on the run."""
     broker = json.loads((env.stack.state / "dev.json").read_text())["broker_url"]
     event = make_event(type=EventType.STEP_REQUESTED, source="/test", data={},
                        extensions={Ext.WORKFLOW: "default/quick", Ext.STEP: "check", Ext.STEPTYPE: "cli"})
     msg = to_binary(event)
     assert httpx.post(broker, headers=msg.headers, content=msg.body, timeout=10).status_code == 202
-    dead = env.stack.wait_for(lambda: get(env, "/api/v1/deadletters")["items"], what="the dead letter")
+    dead = env.stack.wait_for(lambda: [d for d in get(env, "/api/v1/deadletters")["items"]
+                                       if d["event"] == event.get_id()], what="the dead letter")
     assert dead[0]["code"] == "400" and dead[0]["type"] == "dev.cutman.step.requested"
-    assert dead[0]["event"]["id"] == event.get_id() and "not retryable" in dead[0]["reason"]
+    assert dead[0]["step"] == "check" and dead[0]["run"] is None and "run" in dead[0]["detail"]
     assert get(env, "/api/v1/deadletters", limit=1)["items"][0]["id"] == dead[0]["id"]
+    run = get(env, "/api/v1/runs", limit=1)["items"][0]
+    assert get(env, f"/api/v1/runs/{run['id']}")["deadLetters"] == []
 
 
 def test_no_secret_value_in_any_answer(env: ApiEnv) -> None:

@@ -68,8 +68,8 @@ class Masker:
 
 
 class ApiEndpoint:
-    def __init__(self, *, store: Store, broker: Broker, auth: ApiAuth, broker_name: str) -> None:
-        self.store, self.broker, self.auth, self.broker_name = store, broker, auth, broker_name
+    def __init__(self, *, store: Store, broker: Broker, auth: ApiAuth) -> None:
+        self.store, self.broker, self.auth = store, broker, auth
         self.hub = Hub(store)
         self.masker = Masker(store)
         kinds = "(?P<kind>sources|workflows|sinks)"
@@ -173,8 +173,8 @@ class ApiEndpoint:
         return page.doc("SourceEventList")
 
     async def deadletters(self, *, query: Query, body: bytes) -> dict[str, Any]:
-        page = await queries.dead_letters(self.store, broker=self.broker_name,
-                                          limit=queries.limit_of(query.get("limit")), cont=query.get("continue"))
+        page = await queries.dead_letters(self.store, limit=queries.limit_of(query.get("limit")),
+                                          cont=query.get("continue"))
         return page.doc("DeadLetterList")
 
     async def decide(self, *, query: Query, body: bytes, run: str, step: str, verb: str) -> dict[str, Any]:

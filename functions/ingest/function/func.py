@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from cutman import log as logs
 from cutman import metrics
@@ -71,8 +70,7 @@ class Ingest(FunctionBase):
         except SecretRefused as refused:
             logs.error(logger, str(refused))
             raise SystemExit(3) from None
-        self.api = api.ApiEndpoint(store=self.store, broker=self.broker, auth=auth,
-                                   broker_name=broker_name(cfg))
+        self.api = api.ApiEndpoint(store=self.store, broker=self.broker, auth=auth)
         self.ui = ui.UiEndpoint(store=self.store, auth=auth)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -215,14 +213,6 @@ class Ingest(FunctionBase):
             metrics.EVENTS.labels(source, "alert.firing").inc(fired)
         if counts[Decision.RESOLVED]:
             metrics.EVENTS.labels(source, "alert.resolved").inc(counts[Decision.RESOLVED])
-
-
-def broker_name(cfg: Mapping[str, str]) -> str:
-    """`<ns>/<broker>` of the Broker ingest posts to (its dead letters are shown by the API)."""
-    parts = [p for p in urlsplit(cfg.get("K_SINK", "")).path.split("/") if p]
-    if len(parts) == 2:
-        return f"{parts[0]}/{parts[1]}"
-    return f"{cfg.get('CUTMAN_NAMESPACE', 'cutman')}/default"
 
 
 def new() -> Ingest:

@@ -144,6 +144,8 @@ class Housekeeping:
         run_id = ext(event, Ext.RUN)
         record = _dead_record(event)
         logs.error(logger, "event dead-lettered", run=run_id, **record)
+        await self.store.record_dead_letter_event(
+            {k: str(v) for k, v in {**record, "run": run_id or ""}.items() if v is not None})
         if not run_id:
             return {"recorded": False, "reason": "the event names no run"}
         if await self.store.get_run(run_id) is None:
