@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck bench deps venv clean crds func-context
+.PHONY: run test unit lint typecheck bench bench-quick deps venv clean crds func-context
 
 run: $(STAMP) deps-run
 	$(BIN)/cutman dev --port $(PORT) -f deploy/examples
@@ -16,10 +16,13 @@ test: $(STAMP) deps-test
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-# Figures, not pass/fail: cold start per function and alert-to-action latency.
-bench: $(STAMP) deps-run
-	$(BIN)/python bench/cold_start.py
-	$(BIN)/python bench/alert_latency.py
+# Figures, not pass/fail (issue 12's scenarios): a table, and bench/results.json.
+# bench-quick runs each scenario shorter (under 3 minutes); PROFILE=dir adds py-spy profiles.
+bench: $(STAMP) deps-bench
+	$(BIN)/python -m bench.run $(if $(PROFILE),--profile $(PROFILE))
+
+bench-quick: $(STAMP) deps-bench
+	$(BIN)/python -m bench.run --quick $(if $(PROFILE),--profile $(PROFILE))
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench
@@ -54,6 +57,11 @@ $(STAMP): pyproject.toml
 deps-run:
 	@command -v redis-server >/dev/null || scripts/install-debs.sh redis-server
 	@test -x /bin/dash || scripts/install-debs.sh dash
+
+# wrk (Debian) is the benchmarks' load generator; py-spy (PyPI) their profiler.
+deps-bench: deps-run
+	@command -v wrk >/dev/null || scripts/install-debs.sh wrk
+	@test -x $(BIN)/py-spy || $(BIN)/pip install -q -e '.[dev,bench]'
 
 deps-test:
 	@command -v redis-server >/dev/null && command -v prometheus-alertmanager >/dev/null \

@@ -3,8 +3,8 @@
 The client retries 5xx as Alertmanager does: a notification that meets a claim another
 request still has in flight is answered 503 and comes back as a duplicate.
 
-The count here (1,000 webhooks, 50 in flight) keeps the suite fast; bench/ingest_storm.py
-runs the 10,000 of the issue against the same rig and prints the figures.
+The count here (1,000 webhooks, 50 in flight) keeps the suite fast; `make bench` (bench/e2e.py,
+`dedupe`) posts the 10,000 of the issue through the whole local stack and counts runs.
 """
 
 from __future__ import annotations

@@ -1,0 +1,150 @@
+"""Alert to run finished through the whole local stack, and dedupe under a storm.
+
+A Workflow of two cli steps running `true`: each alert is posted to ingest and timed
+until its run (found from the alert's fingerprint record and the run id rule) is
+Succeeded in Redis. One at a time, then 16 concurrent. The floor is the bare cost of
+the work itself: two `sh -c true` spawns, measured here.
+
+Dedupe: N identical alerts posted concurrently (httpx, C in flight, 5xx retried as
+Alertmanager would) must start exactly one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+
+import httpx
+import redis
+from cutman.core.alerts import fingerprint
+from cutman.core.ids import run_id
+
+from .common import E2E_PATH, E2E_SOURCE, E2E_WORKFLOW, RedisMonitor, Stack, alert, pct, webhook
+
+POLL_S = 0.001
+
+
+def _run_key(r: redis.Redis, labels: dict[str, str]) -> str | None:
+    event = r.hget(f"cm:fp:{{{E2E_SOURCE}}}:{fingerprint(labels)}", "event")
+    return f"cm:run:{{{run_id(workflow=E2E_WORKFLOW, event_id=str(event))}}}" if event else None
+
+
+def _finished(r: redis.Redis, key: str) -> bool:
+    raw = r.get(key)
+    return bool(raw) and json.loads(str(raw)).get("phase") in ("Succeeded", "Failed")
+
+
+def one_alert(client: httpx.Client, r: redis.Redis, stack: Stack, tag: str) -> float:
+    body = webhook(alert(tag))
+    started = time.perf_counter()
+    resp = client.post(stack.base + E2E_PATH, content=json.dumps(body), headers={"content-type": "application/json"})
+    assert resp.status_code == 200 and resp.json()["firing"] == 1, resp.text
+    key = _run_key(r, body["alerts"][0]["labels"])
+    assert key is not None
+    deadline = started + 60
+    while not _finished(r, key):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"run {key} did not finish within 60 s")
+        time.sleep(POLL_S)
+    return time.perf_counter() - started
+
+
+def spawn_floor(n: int = 50) -> float:
+    """Two `sh -c true` spawns, what the Workflow's two steps need at the very least."""
+    started = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["/bin/sh", "-c", "true"], check=True)
+    return 2 * (time.perf_counter() - started) / n
+
+
+def run(stack: Stack, *, serial: int, concurrent_alerts: int, concurrency: int = 16) -> dict[str, float]:
+    out: dict[str, float] = {}
+    tag = uuid.uuid4().hex[:8]
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        with httpx.Client(timeout=60) as client:
+            for i in range(3):  # warm connections and code paths
+                one_alert(client, r, stack, f"{tag}-warm-{i}")
+            times = [one_alert(client, r, stack, f"{tag}-s{i}") for i in range(serial)]
+            out["e2e.p50_ms"] = pct(times, 50) * 1000
+            out["e2e.p95_ms"] = pct(times, 95) * 1000
+            out["e2e.p99_ms"] = pct(times, 99) * 1000
+            with RedisMonitor(stack.redis_url, dict(stack.pids)) as mon:
+                runs = 10
+                for i in range(runs):
+                    one_alert(client, r, stack, f"{tag}-m{i}")
+            per = mon.per_process()
+            out["e2e.redis_commands_per_step"] = per.get("step-cli", 0) / (runs * 2)
+            out["e2e.redis_commands_per_run_all"] = sum(per.values()) / runs
+            out["e2e.redis_commands_per_alert_ingest"] = per.get("ingest", 0) / runs
+            out["e2e.redis_commands_per_run_broker"] = per.get("broker", 0) / runs
+        out.update(_concurrent(stack, r, tag, concurrent_alerts, concurrency))
+    finally:
+        r.close()
+    out["e2e.floor_two_spawns_ms"] = spawn_floor() * 1000
+    return out
+
+
+def _concurrent(stack: Stack, r: redis.Redis, tag: str, n: int, concurrency: int) -> dict[str, float]:
+    times: list[float] = []
+
+    def worker(w: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            for i in range(w, n, concurrency):
+                times.append(one_alert(client, r, stack, f"{tag}-c{i}"))
+
+    import threading
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"e2e.concurrent16.p50_ms": pct(times, 50) * 1000, "e2e.concurrent16.p99_ms": pct(times, 99) * 1000,
+            "e2e.concurrent16.runs_per_s": len(times) / elapsed}
+
+
+def dedupe(stack: Stack, *, n: int = 10_000, concurrency: int = 200) -> dict[str, float]:
+    """N identical alerts at once: exactly one run, every time."""
+    body = json.dumps(webhook(alert(0, pod=f"storm-{uuid.uuid4().hex[:8]}"))).encode()
+    codes: list[int] = []
+    firing = 0
+
+    async def storm() -> float:
+        nonlocal firing
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                nonlocal firing
+                async with sem:
+                    for _ in range(50):
+                        resp = await client.post(stack.base + E2E_PATH, content=body,
+                                                 headers={"content-type": "application/json"})
+                        if resp.status_code < 500:
+                            break
+                        await asyncio.sleep(0.05)
+                    codes.append(resp.status_code)
+                    if resp.status_code == 200:
+                        firing += resp.json().get("firing", 0)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return time.perf_counter() - started
+
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        before = r.zcard(f"cm:runs:{E2E_WORKFLOW}")
+        elapsed = asyncio.run(storm())
+        time.sleep(2.0)  # let any (wrongly) emitted second event reach the step function
+        runs = r.zcard(f"cm:runs:{E2E_WORKFLOW}") - before
+    finally:
+        r.close()
+    return {"dedupe.runs_started": float(runs), "dedupe.firing_answers": float(firing),
+            "dedupe.non_200": float(sum(c != 200 for c in codes)), "dedupe.webhooks_per_s": n / elapsed}
