@@ -23,18 +23,31 @@ from cutman.core import jsonlimits
 from cutman.core.alerts import fingerprint, passes_filters
 from cutman.core.dedupe import DedupePolicy
 from cutman.core.matchers import Matcher, matches_all
-from cutman.errors import BadRequest
+from cutman.errors import BadRequest, PayloadTooLarge
 from cutman.models.alert import Alert, AMWebhook
 from cutman.models.base import describe_errors
 from cutman.models.cloudevent import make_event
 from cutman.models.events import EventType, Ext
 from pydantic import ValidationError
 
+DEFAULT_MAX_ALERTS = 1000
+"""CUTMAN_MAX_ALERTS: the most alerts one webhook may carry. Every alert is a broker post
+and a dedupe decision, so the bound keeps one request's work (and its answer time) small."""
 
-def decode(body: bytes) -> AMWebhook:
+
+def decode(body: bytes, *, max_alerts: int = DEFAULT_MAX_ALERTS) -> AMWebhook:
     doc = jsonlimits.loads(body)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object (Alertmanager webhook payload)")
+    alerts = doc.get("alerts")
+    if isinstance(alerts, list) and len(alerts) > max_alerts:
+        raise PayloadTooLarge(
+            f"this webhook carries {len(alerts)} alerts, more than the {max_alerts} ingest takes in one "
+            f"request (CUTMAN_MAX_ALERTS): set `max_alerts: {max_alerts}` in Alertmanager's webhook_config "
+            "(it then sends at most that many per notification and counts the rest in truncatedAlerts), "
+            "split the group with a finer `group_by`, or raise CUTMAN_MAX_ALERTS",
+            field="alerts",
+        )
     try:
         return AMWebhook.model_validate(doc)
     except ValidationError as exc:

@@ -11,7 +11,14 @@ Redis or the broker is unreachable the answer is 503 with Retry-After and the cl
 made for it stay pending (see cutman.adapters.alert_store), so Alertmanager's retry
 emits them again, with the same event ids, instead of them being lost or muted.
 CUTMAN_CLAIM_LEASE (seconds, default 15) bounds how long a claim is left to a request
-that may still be talking to the broker; keep it above the broker client's timeout.
+that may still be talking to the broker; keep it above CUTMAN_BROKER_DEADLINE (seconds,
+default 10), the most one webhook's events may take to reach the broker before the
+webhook answers 503. CUTMAN_BROKER_CONCURRENCY (default 32) bounds the posts in flight
+to the broker for the whole process. A webhook of more than CUTMAN_MAX_ALERTS alerts
+(default 1000) is refused with 413 before any work is done for it.
+
+The parsed Source (spec model, compiled matchers, dedupe policy) is kept per Source and
+reused while its spec is unchanged, instead of being validated again for every webhook.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 from cutman import log as logs
 from cutman import metrics
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
-from cutman.adapters.broker_client import HTTPBroker
+from cutman.adapters.broker_client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, HTTPBroker
 from cutman.asgi import (
     Receive,
     Scope,
@@ -33,15 +40,13 @@ from cutman.asgi import (
     respond,
     respond_json,
 )
-from cutman.core.dedupe import policy_of
-from cutman.core.matchers import parse_matchers
 from cutman.core.secret_policy import SecretRefused
 from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import api, approvals, authn, housekeeping, sourceevents, ui
+from . import api, approvals, authn, compiled, housekeeping, sourceevents, ui
 from .apiauth import ApiAuth
 from .body import Body
 
@@ -58,8 +63,14 @@ class Ingest(FunctionBase):
     def start(self, cfg: Mapping[str, str]) -> None:
         super().start(cfg)
         assert self.settings is not None
-        self.broker = HTTPBroker(self.settings.broker_url)
+        self.broker = HTTPBroker(
+            self.settings.broker_url,
+            concurrency=int(cfg.get("CUTMAN_BROKER_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
+            deadline=float(cfg.get("CUTMAN_BROKER_DEADLINE", str(DEFAULT_DEADLINE_S))),
+        )
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
+        self.max_alerts = int(cfg.get("CUTMAN_MAX_ALERTS", str(am.DEFAULT_MAX_ALERTS)))
+        self.sources = compiled.SourceCache()
         sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker,
                                             lease_s=float(cfg.get("CUTMAN_LEASE_SECONDS", "30")))
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve,
@@ -143,16 +154,16 @@ class Ingest(FunctionBase):
         if cfg is None:
             raise NotFound(f"source {source} is not configured")
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
-        spec = SourceSpec.model_validate(cfg["spec"])
-        if spec.type is not SourceType.WEBHOOK:
-            return await self.emit_source_event(source, spec, headers, raw)
-        return await self.alerts(source, spec, raw, token=token)
+        parsed = self.sources.get(source, cfg["spec"])
+        if parsed.spec.type is not SourceType.WEBHOOK:
+            return await self.emit_source_event(source, parsed.spec, headers, raw)
+        return await self.alerts(source, parsed, raw, token=token)
 
     async def source_event(self, scope: Scope, body: Body) -> dict[str, Any]:
         """POST /sources/<ns>/<name>: an api, schedule or kubernetes Source's event."""
         key = sourceevents.source_key(scope["path"])
         cfg = await self.store.get_config("source", key)
-        spec = SourceSpec.model_validate(cfg["spec"]) if cfg else None
+        spec = self.sources.get(key, cfg["spec"]).spec if cfg else None
         if cfg is None or spec is None or spec.type is SourceType.WEBHOOK:
             raise NotFound(f"no api, schedule or kubernetes Source {key}")
         if scope["method"] != "POST":
@@ -172,12 +183,12 @@ class Ingest(FunctionBase):
         metrics.EVENTS.labels(key, "source.event").inc()
         return {"source": key, "event": original.event_id}
 
-    async def alerts(self, source: str, spec: SourceSpec, body: bytes, *, token: str) -> dict[str, Any]:
+    async def alerts(self, source: str, parsed: compiled.ParsedSource, body: bytes, *, token: str) -> dict[str, Any]:
         """Decode, match, claim (one Redis call), hand to the broker, then confirm or undo."""
-        payload = am.decode(body)
-        policy = policy_of(spec.config.dedupe)
-        planned, filtered = am.plan(payload, filters=spec.config.filters,
-                                    matchers=parse_matchers(spec.config.matchers), policy=policy)
+        payload = am.decode(body, max_alerts=self.max_alerts)
+        policy = parsed.policy
+        planned, filtered = am.plan(payload, filters=parsed.spec.config.filters, matchers=parsed.matchers,
+                                    policy=policy)
         verdicts = await self.store.dedupe(
             source, [p.claim for p in planned], max_active_s=policy.max_active_s, token=token,
             repeat_after_s=policy.repeat_after_s, always=not policy.enabled, lease_s=self.lease_s,
