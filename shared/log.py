@@ -82,6 +82,10 @@ def get(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+def debug(logger: logging.Logger, msg: str, **fields: Any) -> None:
+    logger.debug(msg, extra={"fields": fields})
+
+
 def info(logger: logging.Logger, msg: str, **fields: Any) -> None:
     logger.info(msg, extra={"fields": fields})
 

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
-import httpx
+import aiohttp
 import redis.asyncio as aioredis
 from cutman import log, metrics
 from cutman.runtime.broker_ingress import Ingress
@@ -61,8 +61,10 @@ async def serve(
         socket_connect_timeout=2.0,
         socket_timeout=BLOCK_MS / 1000 + 5.0,
     )
-    limits = httpx.Limits(max_connections=settings.max_inflight * 2, max_keepalive_connections=20)
-    async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
+    # Keep-alive connections for every delivery in flight: with fewer, each delivery past
+    # the pool's keep-alive size paid a new TCP connection (and the subscriber an accept).
+    connector = aiohttp.TCPConnector(limit=settings.max_inflight)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False) as http:
         store = Store(client)
         ingress = Ingress(settings, store)
         workers = Workers(settings, store, Sender(http))
@@ -81,9 +83,9 @@ async def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
-    log.setup("broker")
+    debug = os.environ.get("CUTMAN_LOG_LEVEL", "").lower() == "debug"
+    log.setup("broker", logging.DEBUG if debug else logging.INFO)
     metrics.serve(os.environ)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per attempt is ours
     asyncio.run(serve(settings))
     return 0
 

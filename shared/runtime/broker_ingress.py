@@ -8,6 +8,7 @@ happens to an accepted event afterwards is `broker_workers.py`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -65,7 +66,8 @@ class Ingress:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         event = arrived(parse_http_event(headers, body))
         await self.store.append(stream_key(path, Stream.INGRESS), {Field.EVENT: dump_event(event)})
-        log.info(logger, "event accepted", broker=path, event=event.get_id(), type=event.get_type())
+        if logger.isEnabledFor(logging.DEBUG):
+            log.debug(logger, "event accepted", broker=path, event=event.get_id(), type=event.get_type())
         return 202, None
 
 

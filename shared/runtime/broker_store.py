@@ -125,6 +125,19 @@ class Store:
             if start in ("0-0", "0"):
                 return entries
 
+    async def commit_many(
+        self, key: str, group: Group, entry_ids: Sequence[str], adds: Sequence[tuple[str, Mapping[str, str]]]
+    ) -> None:
+        """Append `adds` and ack + delete a batch of entries of `key` in one transaction."""
+        async with self._r.pipeline(transaction=True) as tx:
+            for add_key, fields in adds:
+                payload: dict[Any, Any] = dict(fields)
+                tx.xadd(add_key, payload)
+            if entry_ids:
+                tx.xack(key, group, *entry_ids)
+                tx.xdel(key, *entry_ids)
+            await self._call(tx.execute())
+
     async def commit(
         self,
         done: tuple[str, Group, str],

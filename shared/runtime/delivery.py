@@ -6,7 +6,7 @@ the CloudEvents HTTP binding in and out, which status codes are retried
 how `spec.delivery` turns into a retry schedule, how a subscriber reference becomes
 a URL, and which `knativeerror*` extensions a dead-lettered event carries.
 
-Library errors stop here: httpx failures become an `Attempt` with no status, and a
+Library errors stop here: aiohttp failures become an `Attempt` with no status, and a
 malformed event becomes `cutman.errors.BadRequest`.
 """
 
@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.bindings.common import get_event_factory_for_version
@@ -347,10 +347,14 @@ def error_extensions(attempt: Attempt, destination: str) -> dict[str, str]:
 
 
 class Sender:
-    """POSTs events in binary mode; never raises for transport failures."""
+    """POSTs events in binary mode; never raises for transport failures.
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
+    aiohttp, not httpx: a delivery is the broker's unit of work, and aiohttp's client
+    costs a tenth of the CPU per request (bench/ of issue 12).
+    """
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
 
     async def send(
         self, url: str, event: BaseCloudEvent, *, timeout: float, prefer_reply: bool
@@ -359,19 +363,17 @@ class Sender:
         headers = dict(message.headers)
         if prefer_reply:
             headers[Header.PREFER] = PREFER_REPLY
+        limit = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, CONNECT_TIMEOUT))
         try:
-            async with asyncio.timeout(timeout):
-                response = await self._client.post(
-                    url,
-                    content=message.body,
-                    headers=headers,
-                    timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
-                )
-        except (TimeoutError, httpx.TimeoutException):
+            async with asyncio.timeout(timeout), self._session.post(
+                url, data=message.body, headers=headers, timeout=limit
+            ) as response:
+                body = await response.read()
+                return Attempt(response.status, body, {k.lower(): v for k, v in response.headers.items()})
+        except TimeoutError:
             return Attempt(NO_RESPONSE, error=f"no response within {timeout:g}s")
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (aiohttp.ClientError, ValueError, OSError) as exc:
             return Attempt(NO_RESPONSE, error=f"{type(exc).__name__}: {exc}")
-        return Attempt(response.status_code, response.content, dict(response.headers))
 
     async def send_with_retries(
         self,
