@@ -58,6 +58,7 @@ class HTTPBroker:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         """Created on first use, inside the running event loop (aiohttp requires it)."""
@@ -122,3 +123,14 @@ class HTTPBroker:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def close_soon(self) -> None:
+        """`close()` from synchronous code inside the event loop (a function's `stop()`):
+        scheduled, and it marks the pool closed at its first step, before any await."""
+        if self._session is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._closing = loop.create_task(self.close())

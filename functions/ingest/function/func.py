@@ -84,6 +84,12 @@ class Ingest(FunctionBase):
         self.api = api.ApiEndpoint(store=self.store, broker=self.broker, auth=auth)
         self.ui = ui.UiEndpoint(store=self.store, auth=auth)
 
+    def stop(self) -> None:
+        broker: HTTPBroker | None = getattr(self, "broker", None)
+        if broker is not None:
+            broker.close_soon()
+        super().stop()
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path.startswith(approvals.PREFIX):
