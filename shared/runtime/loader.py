@@ -8,12 +8,10 @@ module. Tests and the local runner load each as `cutman_fn_<name>` instead.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("ingest", "step-cli", "step-agent", "sink", "reconciler")
@@ -39,6 +37,14 @@ def load(name: str, root: Path | None = None) -> ModuleType:
     return module
 
 
+_INVOKE = re.compile(r"^invoke:[ \t]*['\"]?([a-z]+)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
 def invoke_mode(name: str, root: Path | None = None) -> str:
-    meta: dict[str, Any] = yaml.safe_load(((root or functions_dir()) / name / "func.yaml").read_text())
-    return str(meta.get("invoke", "http"))
+    """func.yaml's top-level `invoke` (http or cloudevent; http when absent).
+
+    Read with a pattern, not PyYAML: this runs on every cold start, and importing yaml
+    for one scalar cost more than the rest of the loader.
+    """
+    match = _INVOKE.search(((root or functions_dir()) / name / "func.yaml").read_text())
+    return match.group(1) if match else "http"
