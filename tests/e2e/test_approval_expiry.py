@@ -42,11 +42,16 @@ def test_unanswered_approval_expires_and_fails_the_run(tmp_path: Path) -> None:
             runs = [r for r in stack.json("runs", "list") if r["phase"] == phase]
             return stack.json("runs", "get", runs[0]["id"]) if runs else None
 
-        waiting = stack.wait_for(lambda: run("AwaitingApproval"), what="the run to wait for approval")
-        failed = stack.wait_for(lambda: run("Failed"), timeout=20, what="the approval to expire")
-        assert failed["id"] == waiting["id"]
+        # The wait lasts 1.2 s, shorter than a `cutman runs list` on a loaded machine, so
+        # the test does not insist on seeing it: the failed run's record shows it instead.
+        failed = stack.wait_for(lambda: run("Failed"), timeout=40, what="the approval to expire")
         assert failed["error"].startswith("step restart failed: approval expired at ")
-        assert failed["steps"][0]["phase"] == "Failed"
+        step = failed["steps"][0]
+        assert step["phase"] == "Failed"
+        approval = step["approval"]
+        assert approval["requestedAt"] < approval["expiresAt"], "the step waited for approval first"
+        assert approval["decision"] is None, "nobody answered"
+        assert failed["error"].endswith(f"{approval['expiresAt']} without an answer")
         sweep = httpx.post(stack.base + "/housekeeping/approvals", json={}, timeout=10)
         assert sweep.status_code == 200 and sweep.json()["expired"] == 0, "each approval expires once"
         assert httpx.get(stack.base + "/housekeeping/approvals", timeout=10).status_code == 404
