@@ -345,3 +345,18 @@ def test_cluster_plan_for_two_namespaces_as_yaml_is_valid_knative() -> None:
         assert "ownerReferences" not in doc["metadata"]
     assert kinds == {"Trigger", "PingSource", "ApiServerSource"}
     assert len({(d["kind"], d["metadata"]["name"]) for d in docs}) == len(docs)
+
+
+def test_installation_and_watched_namespaces_from_settings() -> None:
+    from cutman.core.namespaces import broker_path, installation_namespace, watched_namespaces
+
+    assert installation_namespace({}) == "cutman"
+    assert installation_namespace({"CUTMAN_NAMESPACE": "ops-tools"}) == "ops-tools"
+    assert broker_path("ops-tools") == "/ops-tools/default"
+    with pytest.raises(ValueError, match="CUTMAN_NAMESPACE='Bad_NS' is not a namespace name"):
+        installation_namespace({"CUTMAN_NAMESPACE": "Bad_NS"})
+    assert watched_namespaces({}) is None
+    assert watched_namespaces({"CUTMAN_NAMESPACES": ""}) is None
+    assert watched_namespaces({"CUTMAN_NAMESPACES": " web, ops ,web"}) == ("ops", "web")
+    with pytest.raises(ValueError, match="CUTMAN_NAMESPACES: a/b not namespace names"):
+        watched_namespaces({"CUTMAN_NAMESPACES": "ops,a/b"})
