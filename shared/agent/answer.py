@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..core import jsonlimits
+from ..errors import BadRequest
 from ..models.base import describe_errors
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -46,8 +48,12 @@ def parse_answer(text: str | None) -> dict[str, Any]:
         raw = fenced.group(1)
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise AnswerError("the answer is not a JSON object") from None
+    try:
+        jsonlimits.check_depth(value, what="the answer")
+    except BadRequest as exc:
+        raise AnswerError(exc.message) from None
     if not isinstance(value, dict):
         raise AnswerError("the answer is JSON but not an object")
     try:

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import jsonlimits
 from ..core.masking import mask_text
+from ..errors import BadRequest, PayloadTooLarge
 from ..subproc import cut_marker
 from .answer import SCHEMA_HINT, AnswerError, parse_answer
 from .llm import LLM, LLMError, Reply, ToolCall
@@ -144,8 +146,10 @@ async def _call(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext, limits
         if tool is None:
             raise ToolError(f"no tool named {call.name!r}; available: {', '.join(tools) or 'none'}")
         try:
-            args = json.loads(call.arguments or "{}")
-        except ValueError:
+            args = jsonlimits.loads(call.arguments or "{}", what="arguments")
+        except (jsonlimits.TooDeep, PayloadTooLarge) as exc:
+            raise ToolError(exc.message) from None
+        except BadRequest:
             raise ToolError("arguments are not valid JSON") from None
         if not isinstance(args, dict):
             raise ToolError("arguments must be a JSON object")

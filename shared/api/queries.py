@@ -161,7 +161,7 @@ def _uncursor(token: str) -> tuple[float, str]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         score, run_id = json.loads(raw)
         return float(score), str(run_id)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         raise BadRequest("continue is not a token this API gave out", field="continue") from None
 
 

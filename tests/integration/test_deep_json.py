@@ -146,3 +146,16 @@ def test_unreadable_run_is_skipped_with_a_warning(rig: IngestRig) -> None:
     got = cutman(rig.redis.url, "runs", "get", bad_id)
     assert got.returncode == 1 and "Traceback" not in got.stderr
     assert got.stderr.startswith(f"error: run {bad_id} is stored but cannot be read"), got.stderr
+
+
+def test_a_step_printing_deep_json_keeps_the_run_readable(rig: IngestRig) -> None:
+    """A step's stdout that is a JSON object too deep to store is output, not the result."""
+    deep = '{"a": ' + nested_text(300) + "}"
+    spec = {"steps": [{"name": "deep", "type": "cli", "command": f"printf '%s' '{deep}'"},
+                      {"name": "ok", "type": "cli", "command": "printf '{\"fine\": [1]}'"}]}
+    run = run_workflow(rig.redis.url, spec, event_id="deep-stdout")
+    assert run.phase is RunPhase.SUCCEEDED, run.error
+    assert run.state("deep").output == deep and not run.state("deep").result
+    assert run.state("ok").result == {"fine": [1]}
+    got = cutman(rig.redis.url, "runs", "get", run.id, "-o", "json")
+    assert got.returncode == 0, got.stderr

@@ -70,3 +70,12 @@ def test_long_paths_are_abbreviated() -> None:
         check_depth(json.loads(f'{{"{key}":' * 10 + "1" + "}" * 10), max_depth=5)
     assert caught.value.field is not None and len(caught.value.field) <= jsonlimits._MAX_PATH_CHARS
     assert "…" in caught.value.field
+
+
+def test_an_agent_answer_too_deep_to_store_is_refused() -> None:
+    from cutman.agent.answer import AnswerError, parse_answer
+
+    with pytest.raises(AnswerError, match="nested deeper than"):
+        parse_answer('{"summary": "x", "extra": ' + "[" * 300 + "]" * 300 + "}")
+    with pytest.raises(AnswerError, match="not a JSON object"):
+        parse_answer('{"summary": ' + "[" * 50_000 + "]" * 50_000 + "}")

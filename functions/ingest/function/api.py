@@ -22,6 +22,7 @@ from cutman.adapters.store import Store
 from cutman.api import queries
 from cutman.approvals import apply_decision
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond, respond_error
+from cutman.core import jsonlimits
 from cutman.errors import BadRequest, CutmanError, Invalid, NotFound
 from cutman.models.run import Decision
 
@@ -192,8 +193,8 @@ def _decided_by(body: bytes) -> str:
     if not body.strip():
         return "api"
     try:
-        doc = json.loads(body)
-    except ValueError:
+        doc = jsonlimits.loads(body)
+    except BadRequest:
         raise BadRequest("body must be JSON: {\"by\": \"<name>\"}") from None
     by = doc.get("by", "api") if isinstance(doc, Mapping) else None
     if not isinstance(by, str) or not 0 < len(by) <= 100:

@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cutman.core import engine
+from cutman.core import engine, jsonlimits
 from cutman.core.context import build_context
 from cutman.core.shellsafe import clean_value, command_env, compile_command
 from cutman.core.templating import TemplateError, render
+from cutman.errors import BadRequest, PayloadTooLarge
 from cutman.models.resources import Step, StepType
 from cutman.models.run import Run, StepPhase
 from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN, StepSecrets
@@ -60,9 +61,10 @@ class Limits:
 
 
 def _json_object(stdout: str) -> dict[str, Any] | None:
+    """stdout as the step's result when it is a JSON object the run document can hold."""
     try:
-        value = json.loads(stdout)
-    except ValueError:
+        value = jsonlimits.loads(stdout, what="stdout")
+    except (BadRequest, PayloadTooLarge):
         return None
     return value if isinstance(value, dict) else None
 
