@@ -30,11 +30,13 @@ from prometheus_client import (
     REGISTRY,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     start_http_server,
 )
 
 logger = logging.getLogger("cutman.metrics")
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: half the lines, no use
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
