@@ -16,12 +16,14 @@ TOKEN = "tok-0123456789abcdef"
 
 
 def test_loopback_without_token_is_open_anything_else_is_refused() -> None:
-    for listen in ("127.0.0.1:8080", "[::1]:8080", "localhost:1"):
+    for listen in ("127.0.0.1:8080", "[::1]:8080", "localhost:1", "127.0.0.1:1,[::1]:1"):
         ApiAuth.from_cfg({"LISTEN_ADDRESS": listen}).check({}, method="POST")
-    closed = ApiAuth.from_cfg({"LISTEN_ADDRESS": "0.0.0.0:8080"})
-    with pytest.raises(Unauthorized) as err:
-        closed.check({"authorization": "Bearer anything"}, method="GET")
-    assert "CUTMAN_API_TOKEN" in err.value.message
+    for cfg in ({"LISTEN_ADDRESS": "0.0.0.0:8080"}, {}, {"LISTEN_ADDRESS": "127.0.0.1:1,[::]:1"},
+                {"LISTEN_ADDRESS": "10.0.0.5:8080"}):
+        closed = ApiAuth.from_cfg(cfg)
+        with pytest.raises(Unauthorized) as err:
+            closed.check({"authorization": "Bearer anything"}, method="GET")
+        assert "CUTMAN_API_TOKEN" in err.value.message, cfg
 
 
 def test_token_from_setting_or_file_and_placeholders_refused(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 The token is ingest's setting `CUTMAN_API_TOKEN` (a Secret's key in a cluster) or the
 first line of `CUTMAN_API_TOKEN_FILE`; like every secret it must not be a placeholder or
 shorter than 16 characters (cutman.core.secret_policy: ingest refuses to start). With neither, the API is open only when ingest
-listens on a loopback address (`LISTEN_ADDRESS=127.0.0.1:*`, as `cutman dev` starts it);
+listens on loopback addresses only (`LISTEN_ADDRESS=127.0.0.1:*`, as `cutman dev` starts it;
+unset means func-python's default, every interface);
 anywhere else every request is refused, so a cluster never serves run data unguarded.
 
 A browser's `EventSource` cannot send an Authorization header, so `/ui/login` sets a
@@ -26,13 +27,15 @@ from cutman.errors import Unauthorized
 
 COOKIE = "cutman_api"
 CSRF_HEADER = "x-cutman-request"
-LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# func-python's own default when LISTEN_ADDRESS is unset: every interface
+DEFAULT_LISTEN = "[::]:8080,0.0.0.0:8080"
 API_TOKEN = SecretRule("CUTMAN_API_TOKEN", 16)
 
 
 def _host(listen: str) -> str:
     host = listen.rsplit(":", 1)[0] if ":" in listen else listen
-    return host.strip("[]") if host.startswith("[") else host
+    return host.strip("[]")
 
 
 def cookies_of(headers: Mapping[str, str]) -> dict[str, str]:
@@ -62,8 +65,8 @@ class ApiAuth:
         problem = secret_problem(rule=API_TOKEN, value=token, required=False)
         if problem is not None:
             raise SecretRefused(problem)
-        listen = cfg.get("LISTEN_ADDRESS", "127.0.0.1:8080")
-        return cls(token, _host(listen) in LOOPBACK or _host(listen) == "::1")
+        listen = [a.strip() for a in cfg.get("LISTEN_ADDRESS", DEFAULT_LISTEN).split(",") if a.strip()]
+        return cls(token, bool(listen) and all(_host(a) in LOOPBACK for a in listen))
 
     @property
     def required(self) -> bool:
