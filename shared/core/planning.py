@@ -126,9 +126,25 @@ def _dead_letter_sink(installation: str) -> dict[str, Any]:
     return {"ref": service_ref(SERVICES["ingest"], installation), "uri": DEAD_LETTERS_URI}
 
 
+STEP_SERVICE_TIMEOUT_S = 600
+"""The step Services' `timeoutSeconds` (deploy/knative; a test keeps them equal): no
+delivery attempt can outlive it, so longer steps need it (and Knative's
+max-revision-timeout-seconds) raised."""
+STEP_LEASE_MARGIN_S = 60
+"""A running step's lease lasts its timeout plus this (cutman.stephost)."""
+
+
 def _step_delivery(timeout_minutes: float | None, installation: str) -> dict[str, Any]:
-    seconds = int((timeout_minutes or 10) * 60) + 30
-    return {"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S", "timeout": f"PT{seconds}S",
+    """Delivery for a step's Trigger. One attempt may run the whole step (plus 30 s), but
+    not past the Service's timeout. A redelivery that meets the step still running gets
+    409 and is retried: the exponential retries from 1 s (waits 1, 2, 4, ... s, 2^n - 1 s
+    in all) must outlast the step's lease, else a long step's duplicate would be
+    dead-lettered while the step is fine; so `retry` grows with the step (at least 5)."""
+    step_s = int((timeout_minutes or 10) * 60)
+    attempt_s = min(step_s + 30, STEP_SERVICE_TIMEOUT_S)
+    cover_s = step_s + STEP_LEASE_MARGIN_S
+    retry = max(5, (cover_s + 1).bit_length())
+    return {"retry": retry, "backoffPolicy": "exponential", "backoffDelay": "PT1S", "timeout": f"PT{attempt_s}S",
             "deadLetterSink": _dead_letter_sink(installation)}
 
 

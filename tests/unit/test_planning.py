@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from cutman.core.ids import dns_name, object_name
 from cutman.core.planning import plan_triggers
 from cutman.core.trigger_filter import matches
@@ -96,6 +97,21 @@ def test_step_delivery_timeout_follows_step_timeout() -> None:
     steps = [{"name": "a", "type": "cli", "command": "true", "timeoutMinutes": 2}]
     t = by_name(plan_triggers(installation="cutman", workflows=[wf(steps=steps)], sources=[], sinks=[]))
     assert t["cm-default-triage-step-a"]["spec"]["delivery"]["timeout"] == "PT150S"
+
+
+@pytest.mark.parametrize("minutes", [0.1, 1, 2, 9.5, 10, 30, None])
+def test_step_retries_outlast_the_lease_and_attempts_fit_the_service(minutes: float | None) -> None:
+    """A 409 (step still running) is retried until the lease (timeout + 60 s) is over."""
+    from cutman.core.planning import STEP_LEASE_MARGIN_S, STEP_SERVICE_TIMEOUT_S
+
+    steps = [{"name": "a", "type": "cli", "command": "true", **({"timeoutMinutes": minutes} if minutes else {})}]
+    d = by_name(plan_triggers(installation="cutman", workflows=[wf(steps=steps)], sources=[],
+                              sinks=[]))["cm-default-triage-step-a"]["spec"]["delivery"]
+    step_s = (minutes or 10) * 60
+    assert d["backoffPolicy"] == "exponential" and d["backoffDelay"] == "PT1S"
+    assert 2 ** d["retry"] - 1 >= step_s + STEP_LEASE_MARGIN_S, d
+    assert 2 ** (d["retry"] - 1) - 1 < max(step_s + STEP_LEASE_MARGIN_S, 31), "no more retries than needed"
+    assert int(d["timeout"][2:-1]) <= STEP_SERVICE_TIMEOUT_S
 
 
 def test_names_are_dns_1123_and_bounded() -> None:

@@ -111,7 +111,9 @@ def test_step_kinds_route_to_their_functions_and_delivery_timeouts() -> None:
     assert by["cm-team-triage-step-look"]["subscriber"]["ref"]["name"] == "cutman-step-cli"
     assert by["cm-team-triage-step-think"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
     assert by["cm-team-triage-step-maybe"]["subscriber"]["ref"]["name"] == "cutman-step-agent"
-    assert by["cm-team-triage-step-think"]["delivery"]["timeout"] == "PT1830S"
+    # a 30-minute agent step: one attempt cannot outlive the Service (600 s), retries cover the lease
+    assert by["cm-team-triage-step-think"]["delivery"]["timeout"] == "PT600S"
+    assert by["cm-team-triage-step-think"]["delivery"]["retry"] == 11
     assert by["cm-team-triage-start-am"]["subscriber"]["ref"]["name"] == "cutman-step-cli"
 
 
