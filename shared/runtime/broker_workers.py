@@ -29,6 +29,7 @@ from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from cutman import log, metrics
+from cutman.core.resync import system_triggers
 from cutman.core.trigger_filter import matches
 from cutman.errors import BadRequest, CutmanError, Invalid, Unavailable
 from cutman.runtime.broker_settings import BrokerSettings
@@ -164,8 +165,10 @@ class Workers:
     async def _fanout(self, broker: str, entries: list[Entry]) -> None:
         """Route a batch of accepted events: Triggers read once for the batch (every event
         in it was accepted before the read), all matches and acks in one transaction."""
-        triggers = sorted((await self.store.triggers()).items())
         namespace, name = broker.split("/", 1)
+        # System Triggers (the config-resync route) are built in: a Redis that lost the
+        # Trigger table must still reach the reconciler that rebuilds it.
+        triggers = sorted({**system_triggers(namespace, name), **await self.store.triggers()}.items())
         mine = [(t, m) for t, m in triggers
                 if (m.get("metadata") or {}).get("namespace", t.split("/")[0]) == namespace
                 and (m.get("spec") or {}).get("broker") == name]

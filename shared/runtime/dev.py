@@ -93,7 +93,8 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
               {**base_env, **metrics_env["broker"]}, broker_port, state / "logs" / "broker.log"),
     ] + [
         Child(name, [sys.executable, "-m", "cutman.runtime.serve", name],
-              {**base_env, **metrics_env[name], "LISTEN_ADDRESS": f"127.0.0.1:{p}"}, p,
+              {**base_env, **metrics_env[name], "LISTEN_ADDRESS": f"127.0.0.1:{p}",
+               **({"CUTMAN_RESOURCES_DIR": str(state / "resources")} if name == "reconciler" else {})}, p,
               state / "logs" / f"{name}.log")
         for name, p in ports.items()
     ]

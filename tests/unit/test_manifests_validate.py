@@ -292,3 +292,21 @@ def test_alertmanager_snippet_is_valid_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     url = yaml.safe_load(snippet.read_text())["receivers"][0]["webhook_configs"][0]["url"]
     assert url.startswith("http://cutman-ingest.cutman.svc")
+
+
+def test_the_resync_trigger_is_the_one_the_dev_broker_builds_in() -> None:
+    from cutman.core.resync import RESYNC_TRIGGER, resync_trigger
+
+    for install in INSTALLS:
+        trig = _by(install, "Trigger", RESYNC_TRIGGER)
+        expected = resync_trigger("cutman")
+        assert trig["spec"] == expected["spec"], install
+        assert "app.kubernetes.io/managed-by" not in trig["metadata"].get("labels", {}), "replans must keep it"
+
+
+def test_step_services_time_out_where_the_planner_expects() -> None:
+    from cutman.core.planning import STEP_SERVICE_TIMEOUT_S
+
+    for name in ("cutman-step-cli", "cutman-step-agent"):
+        spec = _by("production", "Service", name)["spec"]["template"]["spec"]
+        assert spec["timeoutSeconds"] == STEP_SERVICE_TIMEOUT_S, name

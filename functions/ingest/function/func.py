@@ -46,7 +46,6 @@ from cutman.function_base import FunctionBase
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import api, approvals, authn, compiled, housekeeping, sourceevents, ui
 from .apiauth import ApiAuth
 from .body import Body
 
@@ -76,6 +75,7 @@ class Ingest(FunctionBase):
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve,
                                          housekeeping.DEAD_PATH: sweeper.serve}
         self.approvals = approvals.ApprovalEndpoint.from_cfg(cfg, store=self.store, broker=self.broker)
+        self.config_guard = configloss.ConfigGuard(store=self.store, broker=self.broker)
         try:
             auth = ApiAuth.from_cfg(cfg)
         except SecretRefused as refused:
@@ -148,7 +148,7 @@ class Ingest(FunctionBase):
         path = scope["path"]
         source = await self.store.route(path)
         if source is None:
-            raise NotFound(f"no Source serves {path}")
+            raise await self.config_guard.missing(f"no Source serves {path}")
         if scope["method"] != "POST":
             raise NotFound(f"{path} takes POST only")
         headers = headers_of(scope)
@@ -158,7 +158,7 @@ class Ingest(FunctionBase):
         raw = await body.read()
         cfg = await self.store.get_config("source", source)
         if cfg is None:
-            raise NotFound(f"source {source} is not configured")
+            raise await self.config_guard.missing(f"source {source} is not configured")
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
         parsed = self.sources.get(source, cfg["spec"])
         if parsed.spec.type is not SourceType.WEBHOOK:
@@ -169,8 +169,10 @@ class Ingest(FunctionBase):
         """POST /sources/<ns>/<name>: an api, schedule or kubernetes Source's event."""
         key = sourceevents.source_key(scope["path"])
         cfg = await self.store.get_config("source", key)
-        spec = self.sources.get(key, cfg["spec"]).spec if cfg else None
-        if cfg is None or spec is None or spec.type is SourceType.WEBHOOK:
+        if cfg is None:
+            raise await self.config_guard.missing(f"no api, schedule or kubernetes Source {key}")
+        spec = self.sources.get(key, cfg["spec"]).spec
+        if spec.type is SourceType.WEBHOOK:
             raise NotFound(f"no api, schedule or kubernetes Source {key}")
         if scope["method"] != "POST":
             raise NotFound(f"{scope['path']} takes POST only")

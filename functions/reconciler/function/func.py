@@ -17,9 +17,10 @@ from enum import StrEnum
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
+from cutman import clock, metrics
 from cutman import log as logs
-from cutman import metrics
 from cutman.adapters.cluster import Cluster, LocalCluster
+from cutman.adapters.local_record import LocalRecord
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
 from cutman.core.namespaces import installation_namespace, watched_namespaces
 from cutman.errors import BadRequest, CutmanError
@@ -57,16 +58,37 @@ class ReconcilerFunction(FunctionBase):
         self.cluster = make_cluster(cfg, self.store)
         self.namespaces = watched_namespaces(cfg)
         self.reconciler = Reconciler(self.store, self.cluster, self.namespaces)
-        self.resynced: asyncio.Task[None] | None = None
-        if cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES:
-            self.resynced = asyncio.get_running_loop().create_task(self._resync())
+        self.kubernetes = cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES
+        self.record = None if self.kubernetes else LocalRecord.from_cfg(cfg)
+        self.resynced: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._resync())
 
     async def _resync(self) -> None:
+        """At start: a cluster always resyncs (a cold start repairs missed events); local
+        mode replays its record only when the compiled config is missing."""
         try:
-            result = await self.reconciler.resync(self.namespaces)
-            logs.info(logger, "resynced", namespaces=sorted(result))
+            if self.kubernetes or not await self.store.config_synced():
+                result = await self.resync()
+                logs.info(logger, "resynced", **result)
         except CutmanError as err:
             logs.warning(logger, "resync failed; events will repair", reason=err.message)
+
+    async def resync(self) -> dict[str, Any]:
+        """Rebuild the compiled config from the CRs (the API, or local mode's record), then
+        mark it complete so ingest answers 404 again for unknown paths."""
+        if self.kubernetes:
+            done = await self.reconciler.resync(self.namespaces)
+            result: dict[str, Any] = {"result": "resynced", "namespaces": sorted(done)}
+        else:
+            replayed, refused = 0, []
+            for body in self.record.bodies() if self.record else []:
+                try:
+                    await self.reconciler.apply(body)
+                    replayed += 1
+                except CutmanError as err:
+                    refused.append(f"{body.get('kind')} {(body.get('metadata') or {}).get('name')}: {err.message}")
+            result = {"result": "resynced", "replayed": replayed, "refused": refused}
+        await self.store.mark_config_synced(clock.now())
+        return result
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -100,11 +122,19 @@ class ReconcilerFunction(FunctionBase):
             )
         if kind == EventType.SINK_DELIVERED:
             return await self.reconciler.sink_delivered(sink=ext(event, Ext.SINK) or "")
+        if kind == EventType.CONFIG_RESYNC:
+            return await self.resync()
         body = data_dict(event)
         if kind == EventType.APISERVER_DELETE:
-            return await self.reconciler.delete(body)
+            result = await self.reconciler.delete(body)
+            if self.record:
+                self.record.forget(body)
+            return result
         if kind in (EventType.APISERVER_ADD, EventType.APISERVER_UPDATE):
-            return await self.reconciler.apply(body)
+            result = await self.reconciler.apply(body)
+            if self.record:
+                self.record.remember(body)
+            return result
         raise BadRequest(f"unexpected event type {kind}")
 
 
