@@ -3,6 +3,7 @@
     cm:cfg:<kind>                   hash: <ns>/<name> -> compiled config (JSON)
     cm:cfg:synced                   when the reconciler last rebuilt all of it (sentinel)
     cm:cfg:resync                   set while a resync has been asked for (throttle, TTL)
+    cm:ask:<name>                   set while request <name> was sent (throttle, TTL)
     cm:routes                       hash: webhook path -> <ns>/<source>
     cm:triggers                     hash: <ns>/<trigger> -> Trigger manifest (local mode)
 
@@ -44,6 +45,7 @@ class ConfigStore(Protocol):
     async def config_synced(self) -> bool: ...
     async def mark_config_synced(self, when: str) -> None: ...
     async def ask_resync(self, ttl_s: int) -> bool: ...
+    async def ask_once(self, name: str, ttl_s: int) -> bool: ...
     async def get_config(self, kind: str, key: str) -> dict[str, Any] | None: ...
     async def put_config(self, kind: str, key: str, doc: dict[str, Any]) -> None: ...
     async def delete_config(self, kind: str, key: str) -> None: ...
@@ -71,6 +73,11 @@ class RedisConfigStore(RedisBase):
     async def ask_resync(self, ttl_s: int) -> bool:
         """True for the one caller per `ttl_s` that should send the resync request."""
         return bool(await self._r.set(RESYNC_ASKED, "1", nx=True, ex=ttl_s))
+
+    @wrap
+    async def ask_once(self, name: str, ttl_s: int) -> bool:
+        """True for the one caller per `ttl_s` that should send request `name` (cm:ask:<name>)."""
+        return bool(await self._r.set(f"cm:ask:{name}", "1", nx=True, ex=ttl_s))
 
     @wrap
     async def get_config(self, kind: str, key: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ class EventType(StrEnum):
     APISERVER_UPDATE = "dev.knative.apiserver.resource.update"
     APISERVER_DELETE = "dev.knative.apiserver.resource.delete"
     CONFIG_RESYNC = "dev.cutman.config.resync"
+    HOUSEKEEPING_CHECK = "dev.cutman.housekeeping.check"
 
 
 class Ext(StrEnum):

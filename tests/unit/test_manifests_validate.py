@@ -310,3 +310,18 @@ def test_step_services_time_out_where_the_planner_expects() -> None:
     for name in ("cutman-step-cli", "cutman-step-agent"):
         spec = _by("production", "Service", name)["spec"]["template"]["spec"]
         assert spec["timeoutSeconds"] == STEP_SERVICE_TIMEOUT_S, name
+
+
+def test_housekeeping_is_planned_only_while_approvals_wait() -> None:
+    """No static PingSource wakes ingest; the reconciler's is valid and only planned while
+    an approval is pending, and the Triggers that make it re-plan are installed."""
+    from cutman.core.housekeeping import housekeeping_objects, housekeeping_triggers
+
+    for install in INSTALLS:
+        assert not [d for d in rendered(install) if d["kind"] == "PingSource"], install
+        for expected in housekeeping_triggers("cutman"):
+            assert _by(install, "Trigger", expected["metadata"]["name"])["spec"] == expected["spec"]
+    assert housekeeping_objects(installation="cutman", approvals_pending=False) == []
+    (ping,) = housekeeping_objects(installation="cutman", approvals_pending=True)
+    assert schema_errors(ping) == []
+    assert ping["spec"]["sink"]["uri"] == "/housekeeping/approvals"

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
 from cutman import metrics
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
@@ -43,13 +44,17 @@ from cutman.asgi import (
 from cutman.core.secret_policy import SecretRefused
 from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
+from cutman.models.cloudevent import make_event
+from cutman.models.events import EventType
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
+from . import api, approvals, authn, compiled, configloss, housekeeping, sourceevents, ui
 from .apiauth import ApiAuth
 from .body import Body
 
 logger = logs.get("cutman.ingest")
+HOUSEKEEPING_CHECK_S = 50
 Route = Callable[[Scope, Receive, Send], Awaitable[None]]
 SUMMARY_KEY = {Decision.FIRING: "firing", Decision.REPEAT: "repeated", Decision.DUPLICATE: "duplicates",
                Decision.RESOLVED: "resolved", Decision.IGNORED: "ignored"}
@@ -185,7 +190,7 @@ class Ingest(FunctionBase):
         self, key: str, spec: SourceSpec, headers: Mapping[str, str], raw: bytes
     ) -> dict[str, Any]:
         original = sourceevents.decode(spec.type, key, headers, raw)
-        await self.broker.send([sourceevents.event_for(original, key)])
+        await self.broker.send(await self._starting([sourceevents.event_for(original, key)]))
         await self.store.count_events(key, 1)
         await self.store.record_source_events(key, [{"type": "source.event", "eventId": original.event_id}])
         metrics.EVENTS.labels(key, "source.event").inc()
@@ -204,7 +209,8 @@ class Ingest(FunctionBase):
         chosen = [(p, v) for p, v in zip(planned, verdicts) if v.decision.emits]
         fps = [p.claim.fingerprint for p, _ in chosen]
         try:
-            await self.broker.send([am.event_for(p, source, event_id=v.event_id) for p, v in chosen])
+            await self.broker.send(await self._starting(
+                [am.event_for(p, source, event_id=v.event_id) for p, v in chosen]))
         except CutmanError:
             await self.store.undo_dedupe(source, fps, token=token)
             raise
@@ -220,6 +226,14 @@ class Ingest(FunctionBase):
                               "to the broker by another request; retry shortly")
         return {"source": source, "alerts": len(payload.alerts), "filtered": filtered,
                 **{SUMMARY_KEY[d]: n for d, n in counts.items() if d in SUMMARY_KEY}}
+
+    async def _starting(self, events: list[CloudEvent]) -> list[CloudEvent]:
+        """Events that start runs bring, at most once a minute, a housekeeping check so the
+        reconciler schedules the sweep while the runs exist (cutman.core.housekeeping)."""
+        if events and await self.store.ask_once("housekeeping", HOUSEKEEPING_CHECK_S):
+            events = [*events, make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
+                                          data={"reason": "starting"})]
+        return events
 
     def _count(self, source: str, counts: dict[Decision, int], filtered: int) -> None:
         for decision, n in [*((d.value, n) for d, n in counts.items()), ("filtered", filtered)]:

@@ -18,6 +18,10 @@ delays it to the next sweep. Answering a sweep twice is harmless: the step host 
 POST /housekeeping/deadletters is the Triggers' `deadLetterSink`: a dead-lettered event
 (with Knative's `knativeerror*` extensions) is recorded on its run, so `cutman runs get`
 shows why a step or a sink never got its event.
+
+In a cluster the PingSource exists only while something waits (cutman.core.housekeeping):
+a sweep that leaves nothing to do says `dev.cutman.housekeeping.check`, and the reconciler
+removes it until a run starts or a step waits for approval again.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from cutman.approvals import due_expiries
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond_error, respond_json
 from cutman.core import engine, recovery
 from cutman.errors import BadRequest, CutmanError, NotFound
-from cutman.models.cloudevent import ext, from_http
+from cutman.models.cloudevent import ext, from_http, make_event
 from cutman.models.events import EventType, Ext
 from cutman.sinks.delivery import sweep_sink_deliveries
 from cutman.stephost import DEFAULT_LEASE_S, reply_for
+from cutman.waiting import anything_waits
 
 PATH = "/housekeeping/approvals"
 DEAD_PATH = "/housekeeping/deadletters"
@@ -75,6 +80,9 @@ class Housekeeping:
         expired = await self.expire_approvals()
         sinks = await sweep_sink_deliveries(self.store, time.time(), http=self.http)
         failed, nudged = await self.sweep_runs()
+        if not await anything_waits(self.store):
+            await self.broker.send([make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
+                                               data={"reason": "idle"})])
         return {"expired": expired, "resent": resent, "failed": failed, "requested": nudged,
                 **{f"sink_{k}": v for k, v in sinks.items()}}
 

@@ -28,6 +28,7 @@ from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import data_dict, ext
 from cutman.models.events import EventType, Ext
 
+from .housekeeping import schedule_housekeeping
 from .reconcile import Reconciler
 
 logger = logs.get("cutman.reconciler")
@@ -59,6 +60,7 @@ class ReconcilerFunction(FunctionBase):
         self.namespaces = watched_namespaces(cfg)
         self.reconciler = Reconciler(self.store, self.cluster, self.namespaces)
         self.kubernetes = cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES
+        self.installation = installation_namespace(cfg)
         self.record = None if self.kubernetes else LocalRecord.from_cfg(cfg)
         self.resynced: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._resync())
 
@@ -69,6 +71,8 @@ class ReconcilerFunction(FunctionBase):
             if self.kubernetes or not await self.store.config_synced():
                 result = await self.resync()
                 logs.info(logger, "resynced", **result)
+            if self.kubernetes:
+                await schedule_housekeeping(self.store, self.cluster, self.installation)
         except CutmanError as err:
             logs.warning(logger, "resync failed; events will repair", reason=err.message)
 
@@ -116,14 +120,20 @@ class ReconcilerFunction(FunctionBase):
     async def dispatch(self, event: CloudEvent) -> dict[str, Any]:
         kind = event.get_type()
         if kind == EventType.RUN_FINISHED:
-            return await self.reconciler.run_finished(
+            result = await self.reconciler.run_finished(
                 workflow=ext(event, Ext.WORKFLOW) or "", run=ext(event, Ext.RUN) or "",
                 phase=ext(event, Ext.PHASE) or "",
             )
+            if self.kubernetes:
+                await schedule_housekeeping(self.store, self.cluster, self.installation)
+            return result
         if kind == EventType.SINK_DELIVERED:
             return await self.reconciler.sink_delivered(sink=ext(event, Ext.SINK) or "")
         if kind == EventType.CONFIG_RESYNC:
             return await self.resync()
+        if kind in (EventType.RUN_AWAITING_APPROVAL, EventType.HOUSEKEEPING_CHECK):
+            starting = kind == EventType.HOUSEKEEPING_CHECK and data_dict(event).get("reason") == "starting"
+            return await schedule_housekeeping(self.store, self.cluster, self.installation, starting=starting)
         body = data_dict(event)
         if kind == EventType.APISERVER_DELETE:
             result = await self.reconciler.delete(body)
