@@ -60,13 +60,13 @@ def test_pingsource_follows_pending_approvals(redis_url: str) -> None:
     asyncio.run(main())
 
 
-def test_ingest_sweep_reports_drained_only_when_no_approval_waits(tmp_path: Path) -> None:
+def test_ingest_sweep_asks_for_a_check_only_when_nothing_waits(tmp_path: Path) -> None:
     """ingest's real /housekeeping/approvals behind the real dev broker (ingest_harness)."""
     rig = start_rig(tmp_path)
     try:
         rig.apply()
         rig.redis_call(lambda r: r.zadd("cm:approvals", {"run-9 fix": 4_000_000_000}))
-        assert httpx.post(rig.url + "/housekeeping/approvals", json={}, timeout=30).json() == {"expired": 0}
+        assert httpx.post(rig.url + "/housekeeping/approvals", json={}, timeout=30).json()["expired"] == 0
         time.sleep(1.0)
         assert rig.recorder.of_type(DRAINED) == [], "an approval still waits"
         rig.redis_call(lambda r: r.delete("cm:approvals"))
