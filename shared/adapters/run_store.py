@@ -89,6 +89,7 @@ class RunStore(Protocol):
         self, *, workflow: str | None = None, max_score: float | None = None, count: int = 100
     ) -> list[tuple[str, float]]: ...
     async def get_runs(self, run_ids: list[str]) -> list[Run | None]: ...
+    async def delete_run(self, run_id: str) -> bool: ...
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool: ...
     async def release(self, name: str, token: str) -> None: ...
     async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None: ...
@@ -172,6 +173,27 @@ class RedisRunStore(RedisBase):
         return out
 
     @wrap
+    async def delete_run(self, run_id: str) -> bool:
+        """Forget a run, its sink records and its index entries; False when there was none."""
+        raw = await self._r.get(run_key(run_id))
+        if raw is None:
+            return False
+        try:
+            run = parse_run(run_id, raw)
+            workflow, waiting = run.workflow, [f"{run_id} {s.name}" for s in run.steps if s.approval is not None]
+        except UnreadableRun:
+            workflow, waiting = _workflow_of(raw), []
+        async with self._r.pipeline(transaction=False) as p:
+            p.delete(run_key(run_id), f"{run_key(run_id)}:sinks")
+            p.zrem("cm:runs", run_id)
+            if workflow:
+                p.zrem(f"cm:runs:{workflow}", run_id)
+            if waiting:
+                p.zrem(APPROVALS, *waiting)
+            await p.execute()
+        return True
+
+    @wrap
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool:
         return bool(await self._r.set(name, token, nx=True, px=max(1, int(ttl_s * 1000))))
 
@@ -221,3 +243,13 @@ def _active(p: Any, run: Run) -> None:
 def _updated(p: Any, run: Run, what: str) -> None:
     p.xadd(RUN_UPDATES, update_fields(run.id, run.workflow, run.phase.value, what),
            maxlen=RUN_UPDATES_MAXLEN, approximate=True)
+
+
+def _workflow_of(raw: str | bytes) -> str | None:
+    """The workflow of a run document too damaged to parse as a Run, if it says."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    workflow = doc.get("workflow") if isinstance(doc, dict) else None
+    return workflow if isinstance(workflow, str) else None

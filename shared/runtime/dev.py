@@ -8,6 +8,7 @@ is restarted; Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -22,10 +23,10 @@ from typing import IO
 from ..adapters.secret_store import SECRET_KEY_CFG, new_secret_key
 from ..core.namespaces import BROKER, NAMESPACE_ENV, broker_path, installation_namespace
 from ..core.urls import redact_url
-from ..models.manifests import read_paths
+from ..models.manifests import Document, read_paths
 from .loader import FUNCTIONS
 from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_http
-from .stack import StackInfo, send_to_reconciler
+from .stack import StackInfo, plan_changes, send_to_reconciler
 
 SERVICE = {name: f"cutman-{name}" for name in FUNCTIONS}
 
@@ -158,8 +159,11 @@ def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
     """Apply the -f documents, then say which CRs are not Ready and why."""
     failed = 0
     not_ready: dict[str, str] = {}
-    for doc in docs:
-        status, body = send_to_reconciler(info, doc)
+    changes = asyncio.run(plan_changes(info.redis_url, docs))
+    for doc, planned in zip(docs, changes):
+        if planned.verb == "unchanged":
+            continue
+        status, body = send_to_reconciler(info, Document(doc.where, planned.body))
         if status != 200:
             failed += 1
             print(f"{doc.where}: refused: {body.get('message', body)}", file=sys.stderr, flush=True)

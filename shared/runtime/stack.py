@@ -2,6 +2,11 @@
 
 `cutman dev` writes `<state>/dev.json` (ports, Redis URL, pid); `cutman apply` and
 `cutman runs` read it, so they work from the same folder without flags.
+
+Applying keeps what the Kubernetes API server would: `metadata.creationTimestamp` set
+when an object is created and kept after, `metadata.generation` bumped when its spec
+changes; and says, like kubectl, whether each object was created, configured or left
+unchanged (an unchanged object is not sent again).
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from typing import Any
 
 import httpx
 
+from .. import clock
+from ..adapters.store import RedisStore
 from ..models.cloudevent import make_event, to_structured
 from ..models.events import EventType
-from ..models.manifests import Document
+from ..models.manifests import Document, ManifestError, parse_resource
+from ..models.secret import is_namespace, is_secret, secret_data
 
 STATE_ENV = "CUTMAN_STATE_DIR"
 
@@ -82,3 +90,63 @@ def send_to_reconciler(info: StackInfo, doc: Document, *, delete: bool = False) 
     except ValueError:
         body = {"message": resp.text}
     return resp.status_code, body
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying a document does (`created`, `configured`, `unchanged`) and the body to send."""
+
+    verb: str
+    body: dict[str, Any]
+
+
+def _key(body: dict[str, Any]) -> str:
+    meta = body.get("metadata") or {}
+    return f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+
+
+async def existing(store: RedisStore, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored counterpart of a document: a Secret's data, a CR's compiled config."""
+    if is_secret(body):
+        data = await store.get_secret(_key(body))
+        return None if data is None else {"data": data}
+    return await store.get_config(str(body.get("kind", "")).lower(), _key(body))
+
+
+def change(doc: Document, current: dict[str, Any] | None, *, now: str) -> Change:
+    body = doc.body
+    if is_namespace(body):
+        return Change("configured", body)
+    if is_secret(body):
+        data = secret_data(body, where=doc.where)
+        if current is None:
+            return Change("created", body)
+        return Change("unchanged" if current["data"] == data else "configured", body)
+    spec = parse_resource(body, where=doc.where).spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    meta = dict(body.get("metadata") or {})
+    if current is None:
+        meta.setdefault("creationTimestamp", now)
+        meta["generation"] = 1
+        return Change("created", {**body, "metadata": meta})
+    old = current.get("metadata") or {}
+    same_spec = current.get("spec") == spec
+    same = same_spec and all((old.get(k) or {}) == (meta.get(k) or {}) for k in ("labels", "annotations"))
+    meta["creationTimestamp"] = old.get("creationTimestamp") or now
+    generation = int(old.get("generation") or 1)
+    meta["generation"] = generation if same_spec else generation + 1
+    return Change("unchanged" if same else "configured", {**body, "metadata": meta})
+
+
+async def plan_changes(redis_url: str, docs: list[Document]) -> list[Change]:
+    """Changes for documents not validated yet: an invalid one is sent as is (and refused)."""
+    store = RedisStore(redis_url)
+    out = []
+    try:
+        for d in docs:
+            try:
+                out.append(change(d, await existing(store, d.body), now=clock.now()))
+            except ManifestError:
+                out.append(Change("created", d.body))
+        return out
+    finally:
+        await store.close()

@@ -51,6 +51,10 @@ def run_view(run: Run, sinks: dict[str, dict[str, Any]] | None = None, *, full: 
     }
 
 
+def duration_text(seconds: float | None) -> str:
+    return f"{seconds:.2f}s" if seconds is not None else "-"
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]

@@ -125,7 +125,7 @@ spec:
     assert "spec.steps[0] (look): agent steps need spec.runtime.llmConfig.model" in done.stderr
 
     ok = stack.cli("apply", "-f", str(REPO / "deploy/examples/sink.yaml"))
-    assert "sink.cutman.dev/default/console configured" in ok.stdout
+    assert "sink.cutman.dev/console unchanged" in ok.stdout, "applied by cutman dev at start, not changed since"
 
 
 def test_failing_step_fails_the_run_with_reason(tmp_path: Path) -> None:
