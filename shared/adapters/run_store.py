@@ -178,6 +178,7 @@ class RedisRunStore(RedisBase):
         raw = await self._r.get(run_key(run_id))
         if raw is None:
             return False
+        workflow: str | None
         try:
             run = parse_run(run_id, raw)
             workflow, waiting = run.workflow, [f"{run_id} {s.name}" for s in run.steps if s.approval is not None]

@@ -156,8 +156,13 @@ def test_send_alert_watch_logs_describe_and_delete_a_run(stack: Stack) -> None:
     assert rc == 0, err
     run_id = lines[1].split()[1]
     assert lines[1].startswith(f"run {run_id} (default/triage) started ")
-    assert [ln.split()[:2] for ln in lines[2:4]] == [["gather", "Succeeded"], ["summarize", "Succeeded"]]
-    assert lines[4].startswith(f"run {run_id} Succeeded in ")
+    steps = [ln.split()[:2] for ln in lines if ln.startswith("  ") and not ln.startswith("  outputs.")
+             and not ln.startswith("  sink ")]
+    done = [s for s in steps if s[1] != "Running"]
+    assert done == [["gather", "Succeeded"], ["summarize", "Succeeded"]], lines
+    assert set(map(tuple, steps)) <= {("gather", "Running"), ("gather", "Succeeded"), ("summarize", "Running"),
+                                      ("summarize", "Succeeded")}, "each change once, in order"
+    assert any(ln.startswith(f"run {run_id} Succeeded in ") for ln in lines)
     assert "  outputs.summary: DiskFull on db-0 (platform): see https://runbooks.example.com/DiskFull" in lines
     assert any(ln.startswith("  sink console: Delivered") for ln in lines)
 
@@ -186,7 +191,7 @@ def test_send_alert_watch_logs_describe_and_delete_a_run(stack: Stack) -> None:
     assert conditions[0].split()[:3] == ["TYPE", "STATUS", "REASON"]
     assert conditions[1].split()[:3] == ["Ready", "True", "Ready"]
     triggers = described.split("Triggers:\n")[1].split("Recent Runs:")[0]
-    assert "cm-triage-step-gather" in triggers and "cutman-sink/sinks/default/console" in triggers
+    assert "-triage-step-gather" in triggers and "cutman-sink/sinks/default/console" in triggers
     assert "cmsource=default/alertmanager" in triggers
     assert run_id in described.split("Recent Runs:")[1]
     src = ok(stack, "describe", "cmsrc", "alertmanager")
