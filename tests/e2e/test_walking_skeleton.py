@@ -85,7 +85,7 @@ def test_grouped_alerts_filters_and_human_output(stack: Stack) -> None:
     runs = stack.wait_for(lambda: len(finished_runs(stack)) == 2 and finished_runs(stack), what="two runs")
     assert sorted(stack.json("runs", "get", r["id"])["outputs"]["pod"] for r in runs) == ["web-1", "web-2"]
     table = stack.cli("runs", "list").stdout
-    assert table.splitlines()[0].split()[:4] == ["ID", "WORKFLOW", "PHASE", "STEPS"]
+    assert table.splitlines()[0].split()[:5] == ["NAMESPACE", "NAME", "WORKFLOW", "PHASE", "STEPS"]
     assert table.count("Succeeded") == 2
     details = stack.cli("runs", "get", runs[0]["id"]).stdout
     assert "Phase:     Succeeded" in details and "gather" in details and "Outputs:" in details
