@@ -9,6 +9,7 @@ answer the same JSON (docs/api.md), secrets already redacted.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from ..adapters.store import RedisStore
@@ -66,6 +67,10 @@ class Backend(Protocol):
         """Forget a run (NotFound if there is none)."""
         ...
 
+    def warnings(self) -> list[str]:
+        """What the last calls skipped or could not show, for `warning:` lines."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -75,11 +80,35 @@ def _workflow_key(namespace: str | None, workflow: str | None) -> str | None:
     return workflow
 
 
+class _Skipped(logging.Handler):
+    """Collects the store's "run skipped" reports (runs stored but unreadable) for a warning."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", {}) or {}
+        if record.getMessage() == "run skipped" and fields.get("run"):
+            self.lines.append(f"skipped run {fields['run']} is stored but cannot be read: {fields.get('reason', '')}")
+
+
 class LocalBackend:
-    """A `cutman dev` stack's Redis, through the API's own query layer (same answers)."""
+    """A `cutman dev` stack's Redis, through the API's own query layer (same answers).
+
+    Runs the store cannot parse are left out of lists, as the API leaves them out; the
+    CLI says which in a warning (`skipped`), so a damaged run is visible, not a crash.
+    """
 
     def __init__(self, redis_url: str) -> None:
         self.store = RedisStore(redis_url)
+        self.skipped = _Skipped()
+        runs_logger = logging.getLogger("cutman.runs")
+        runs_logger.addHandler(self.skipped)
+        runs_logger.propagate = False
+
+    def warnings(self) -> list[str]:
+        return list(self.skipped.lines)
 
     async def _masked(self, doc: Any) -> Any:
         return queries.masked(doc, await queries.secret_values(self.store))
@@ -118,6 +147,7 @@ class LocalBackend:
             raise NotFound(f'run "{run_id}" not found')
 
     async def close(self) -> None:
+        logging.getLogger("cutman.runs").removeHandler(self.skipped)
         await self.store.close()
 
 

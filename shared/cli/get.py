@@ -75,6 +75,8 @@ async def _get(args: argparse.Namespace) -> int:
                 return 1
             return await watch_run(be, args.name, namespace=namespace)
         items = await fetch(be, info, namespace=namespace, name=args.name, limit=args.limit)
+        for warning in be.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
     finally:
         await be.close()
     items = [i for i in items if selector.matches(info.labels_of(i))]

@@ -72,6 +72,9 @@ class HTTPBackend:
     async def delete_run(self, run_id: str) -> None:
         raise BadRequest(f"runs delete works on the local cutman dev only; the API of {self.server} is read-only")
 
+    def warnings(self) -> list[str]:
+        return []
+
     async def close(self) -> None:
         await self._http.aclose()
 

@@ -82,6 +82,8 @@ async def _list(args: argparse.Namespace) -> int:
         namespace, _, workflow = workflow.partition("/")
     try:
         runs = await be.runs(namespace=namespace, workflow=workflow, limit=args.limit)
+        for warning in be.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
     finally:
         await be.close()
     if args.output == "json":
