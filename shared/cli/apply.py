@@ -25,7 +25,7 @@ from ..models.manifests import Document, ManifestError, iter_documents, parse_re
 from ..models.resources import API_VERSION, GROUP, Kind, Resource
 from ..models.secret import is_namespace, is_secret, secret_data
 from ..runtime.loader import load
-from ..runtime.stack import change, existing, send_to_reconciler
+from ..runtime.stack import change, existing, secret_key, send_to_reconciler, state_dir
 from .connect import local_stack, target
 from .kinds import lookup
 from .options import add_target_flags
@@ -98,7 +98,7 @@ def display_name(body: dict[str, Any]) -> str:
 
 
 async def _apply(args: argparse.Namespace, docs: list[Document], redis_url: str | None) -> int:
-    store = RedisStore(redis_url) if redis_url else None
+    store = _store(args, redis_url) if redis_url else None
     failed = 0
     suffix = " (dry run)" if args.dry_run else ""
     try:
@@ -126,7 +126,7 @@ async def _apply(args: argparse.Namespace, docs: list[Document], redis_url: str 
 
 
 async def _delete(args: argparse.Namespace, docs: list[Document], redis_url: str) -> int:
-    store = RedisStore(redis_url)
+    store = _store(args, redis_url)
     failed = 0
     try:
         for doc in docs:
@@ -175,6 +175,10 @@ def _run(args: argparse.Namespace, *, delete: bool) -> int:
     if delete:
         return asyncio.run(_delete(args, docs, _redis_url(args, required=True) or ""))
     return asyncio.run(_apply(args, docs, _redis_url(args, required=not args.dry_run)))
+
+
+def _store(args: argparse.Namespace, redis_url: str) -> RedisStore:
+    return RedisStore(redis_url, secret_key=secret_key(state_dir(getattr(args, "state_dir", None))))
 
 
 def _redis_url(args: argparse.Namespace, *, required: bool) -> str | None:

@@ -14,11 +14,10 @@ import sys
 import httpx
 
 from ..adapters.broker_client import HTTPBroker
-from ..adapters.store import RedisStore
 from ..approvals import apply_decision
 from ..errors import Unavailable
 from ..models.run import Decision
-from .connect import local_stack, target
+from .connect import local_stack, local_store, target
 from .http_backend import _error
 from .options import add_target_flags
 
@@ -52,10 +51,9 @@ async def _decide(args: argparse.Namespace) -> int:
     where = target(args)
     if where.server:
         return await _remote(args, where.server, where.token)
-    url = getattr(args, "redis_url", None) or os.environ.get("REDIS_URL") or local_stack(args).redis_url
     broker_url = args.broker_url or local_stack(args).broker_url
     decision = Decision.APPROVED if args.command == "approve" else Decision.DENIED
-    store, broker = RedisStore(url), HTTPBroker(broker_url)
+    store, broker = local_store(args), HTTPBroker(broker_url)
     try:
         applied = await apply_decision(store, run_id=args.run, step=args.step, decision=decision, by=args.by)
         await broker.send([applied.event])

@@ -100,8 +100,8 @@ class LocalBackend:
     CLI says which in a warning (`skipped`), so a damaged run is visible, not a crash.
     """
 
-    def __init__(self, redis_url: str) -> None:
-        self.store = RedisStore(redis_url)
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
         self.skipped = _Skipped()
         runs_logger = logging.getLogger("cutman.runs")
         runs_logger.addHandler(self.skipped)

@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
+from ..adapters.store import RedisStore
 from ..errors import BadRequest
-from ..runtime.stack import StackInfo, state_dir
+from ..runtime.stack import StackInfo, secret_key, state_dir
 from .backend import Backend, LocalBackend
 
 CONFIG_ENV = "CUTMAN_CONFIG"
@@ -102,14 +103,19 @@ def local_stack(args: argparse.Namespace) -> StackInfo:
     return info
 
 
+def local_store(args: argparse.Namespace) -> RedisStore:
+    """The local stack's Redis (or --redis-url / $REDIS_URL), able to open its sealed Secrets."""
+    url = getattr(args, "redis_url", None) or os.environ.get("REDIS_URL") or local_stack(args).redis_url
+    return RedisStore(url, secret_key=secret_key(state_dir(getattr(args, "state_dir", None))))
+
+
 def backend(args: argparse.Namespace) -> Backend:
     where = target(args)
     if where.server:
         from .http_backend import HTTPBackend
 
         return HTTPBackend(where.server, token=where.token)
-    url = getattr(args, "redis_url", None) or os.environ.get("REDIS_URL") or local_stack(args).redis_url
-    return LocalBackend(url)
+    return LocalBackend(local_store(args))
 
 
 def default_namespace(args: argparse.Namespace) -> str | None:

@@ -20,12 +20,11 @@ from typing import Any
 import httpx
 
 from .. import clock
-from ..adapters.store import RedisStore
 from ..core import auth
 from ..errors import BadRequest, NotFound, Unavailable
 from ..models.resources import Kind
 from ..models.secret import SecretRef
-from .connect import backend, local_stack, target
+from .connect import backend, local_stack, local_store, target
 from .options import add_target_flags
 
 
@@ -69,7 +68,7 @@ def webhook_body(*, labels: dict[str, str], annotations: dict[str, str], resolve
 
 async def _local_secret(args: argparse.Namespace, ref: str, namespace: str) -> str:
     parsed = SecretRef.parse(ref, namespace=namespace)
-    store = RedisStore(getattr(args, "redis_url", None) or local_stack(args).redis_url)
+    store = local_store(args)
     try:
         data = await store.get_secret(parsed.secret)
     finally:

@@ -120,7 +120,7 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
                          services=services,
                          metrics={n: f"http://127.0.0.1:{p}/metrics" for n, p in metrics_ports.items()})
         info.save(state)
-        failed = _apply(info, docs)
+        failed = _apply(info, docs, base_env[SECRET_KEY_CFG])
         _banner(info, state, docs)
         if failed:
             print(f"{failed} document(s) were refused; fix them and run `cutman apply -f`", file=sys.stderr)
@@ -155,11 +155,11 @@ def _secret_key(state: Path) -> str:
     return key
 
 
-def _apply(info: StackInfo, docs: list) -> int:  # type: ignore[type-arg]
+def _apply(info: StackInfo, docs: list, secret_key: str) -> int:  # type: ignore[type-arg]
     """Apply the -f documents, then say which CRs are not Ready and why."""
     failed = 0
     not_ready: dict[str, str] = {}
-    changes = asyncio.run(plan_changes(info.redis_url, docs))
+    changes = asyncio.run(plan_changes(info.redis_url, docs, secret_key=secret_key))
     for doc, planned in zip(docs, changes):
         if planned.verb == "unchanged":
             continue

@@ -34,6 +34,17 @@ def state_dir(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(STATE_ENV) or ".cutman").resolve()
 
 
+def secret_key(folder: Path) -> str | None:
+    """The key sealing the stack's local Secrets ($CUTMAN_SECRET_KEY, else `cutman dev`'s
+    `<state>/secret.key`), so the CLI reads the same Secrets the functions do."""
+    if os.environ.get("CUTMAN_SECRET_KEY"):
+        return os.environ["CUTMAN_SECRET_KEY"]
+    try:
+        return (folder / "secret.key").read_text().strip() or None
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class StackInfo:
     pid: int
@@ -137,9 +148,9 @@ def change(doc: Document, current: dict[str, Any] | None, *, now: str) -> Change
     return Change("unchanged" if same else "configured", {**body, "metadata": meta})
 
 
-async def plan_changes(redis_url: str, docs: list[Document]) -> list[Change]:
+async def plan_changes(redis_url: str, docs: list[Document], *, secret_key: str | None = None) -> list[Change]:
     """Changes for documents not validated yet: an invalid one is sent as is (and refused)."""
-    store = RedisStore(redis_url)
+    store = RedisStore(redis_url, secret_key=secret_key)
     out = []
     try:
         for d in docs:
