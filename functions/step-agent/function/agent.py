@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cutman.agent import loop
-from cutman.agent.llm import OPENAI_ENDPOINT, OpenAIChat
+from cutman.agent.llm import LLM, OPENAI_ENDPOINT, OpenAIChat
 from cutman.agent.tools import registry
 from cutman.agent.tools.base import ToolContext
 from cutman.core import engine
@@ -47,6 +48,17 @@ class Defaults:
                    num("CUTMAN_TRANSCRIPT_LIMIT", cls.transcript_limit))
 
 
+class LLMFactory(Protocol):
+    """The model a step talks to: the OpenAI-compatible endpoint of its llmConfig here;
+    `cutman test` gives scripted answers instead (cutman.runtime.offline)."""
+
+    def __call__(self, *, step: Step, endpoint: str, model: str, api_key: str | None) -> LLM: ...
+
+
+def openai_chat(*, step: Step, endpoint: str, model: str, api_key: str | None) -> LLM:
+    return OpenAIChat(endpoint=endpoint, model=model, api_key=api_key)
+
+
 def _failed(error: str) -> engine.Outcome:
     return engine.Outcome(StepPhase.FAILED, error=error)
 
@@ -54,8 +66,9 @@ def _failed(error: str) -> engine.Outcome:
 class AgentExecutor:
     step_type = StepType.AGENT
 
-    def __init__(self, defaults: Defaults | None = None) -> None:
+    def __init__(self, defaults: Defaults | None = None, llm_factory: LLMFactory | None = None) -> None:
         self.defaults = defaults or Defaults()
+        self.llm_factory = llm_factory or openai_chat
 
     def configure(self, cfg: Mapping[str, str]) -> None:
         self.defaults = Defaults.from_cfg(cfg)
@@ -86,7 +99,7 @@ class AgentExecutor:
             token_budget=budget, tool_output_limit=self.defaults.tool_output_limit,
         )
         ctx = ToolContext(context, {**run.environment, **secrets.env}, secrets=tuple(secrets.values))
-        llm = OpenAIChat(endpoint=endpoint, model=llm_cfg.model, api_key=secrets.api_key)
+        llm = self.llm_factory(step=step, endpoint=endpoint, model=llm_cfg.model, api_key=secrets.api_key)
         try:
             res = await loop.run_agent(llm=llm, tools=tools, goal=goal, ctx=ctx, limits=limits)
         finally:
