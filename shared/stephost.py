@@ -34,6 +34,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from . import clock, metrics
 from . import log as logs
+from .adapters.secret_store import SecretStore
 from .adapters.store import Store, lease_key
 from .approvals import ApprovalSettings, awaiting_event
 from .core import engine, ids, recovery
@@ -74,7 +75,7 @@ class MissingSecret(Exception):
     pass
 
 
-async def resolve_secrets(store: Store, run: Run, step: Step) -> StepSecrets:
+async def resolve_secrets(store: SecretStore, run: Run, step: Step) -> StepSecrets:
     """`secretEnv` of the runtime and the step, and the agent's `apiKeySecret`."""
     env: dict[str, str] = {}
     for name, ref in {**run.spec.runtime.secret_env, **step.secret_env}.items():
@@ -86,7 +87,7 @@ async def resolve_secrets(store: Store, run: Run, step: Step) -> StepSecrets:
     return StepSecrets(env, api_key)
 
 
-async def _secret(store: Store, ref: str, namespace: str, where: str) -> str:
+async def _secret(store: SecretStore, ref: str, namespace: str, where: str) -> str:
     keys = ("apiKey", "token") if where.startswith("llmConfig") else CONVENTIONAL_KEYS
     try:
         return await resolve_secret(ref, namespace=namespace, lookup=store.get_secret, keys=keys, where=where)

@@ -16,9 +16,9 @@ import argcomplete
 
 from ..errors import CutmanError
 from ..models.manifests import ManifestError
-from . import apply, approve, completion, describe, devcmd, get, runs, send_alert
+from . import apply, approve, completion, describe, devcmd, get, runs, send_alert, testcmd
 
-GROUPS = (devcmd, apply, get, describe, runs, approve, send_alert, completion)
+GROUPS = (devcmd, apply, get, describe, runs, approve, send_alert, testcmd, completion)
 
 
 def version() -> str:
