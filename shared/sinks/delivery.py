@@ -108,10 +108,12 @@ class Deliverer:
             raise NotFound(f"run {run_id} does not exist")
         rkey = record_key(sink.partition("/")[2], approval)
         done = (await self.store.sink_records(run_id)).get(rkey)
-        if done and done.get("phase") in FINAL:
-            return Result(done)
         spec = SinkSpec.model_validate(cfg["spec"])
         plugin = plugin_for(spec.type)
+        if done and done.get("phase") in FINAL:
+            if done.get("phase") == Phase.DELIVERED and getattr(plugin, "replays", False):
+                return Result(done, await self._replay(spec, plugin, run, sink, approval))
+            return Result(done)
         timeout = float(spec.params.timeout_seconds)
         token, lease = uuid.uuid4().hex, sink_lease_key(run_id, rkey)
         if not await self.store.acquire(lease, token, timeout + LEASE_MARGIN_S):
@@ -127,14 +129,34 @@ class Deliverer:
         finally:
             await self.store.release(lease, token)
 
-    async def _send(self, spec: SinkSpec, plugin: SinkPlugin, run: Run, sink: str, rkey: str,
-                    approval: dict[str, Any] | None, previous: dict[str, Any] | None,
-                    timeout: float) -> Result:
+    def _context(self, spec: SinkSpec, run: Run, sink: str, approval: dict[str, Any] | None) -> dict[str, Any]:
         context = build_context(run)
         if approval:
             context["approval"] = approval
         ns, _, name = sink.partition("/")
         context["sink"] = {"name": name, "namespace": ns, "context": dict(spec.params.context)}
+        return context
+
+    async def _replay(self, spec: SinkSpec, plugin: SinkPlugin, run: Run, sink: str,
+                      approval: dict[str, Any] | None) -> list[CloudEvent]:
+        """The reply of a delivered event-emitting sink, again (the first reply may have
+        been lost with the broker); the event id is the same, so nothing starts twice."""
+        events: list[CloudEvent] = []
+        ports = Ports(http=self.http, secrets=StoreSecrets(self.store, sink.partition("/")[0]),
+                      state=StoreState(self.store, sink), emit=events.append, settings=self.settings)
+        delivery = Delivery(sink=sink, run=run, params=spec.params, context=self._context(spec, run, sink, approval),
+                            event=SinkEvent.APPROVAL if approval else SinkEvent.FINISHED, approval=approval)
+        try:
+            await plugin.deliver(delivery, ports)
+        except (Skip, PermanentError, Unavailable, TemplateError):
+            return []
+        return events
+
+    async def _send(self, spec: SinkSpec, plugin: SinkPlugin, run: Run, sink: str, rkey: str,
+                    approval: dict[str, Any] | None, previous: dict[str, Any] | None,
+                    timeout: float) -> Result:
+        context = self._context(spec, run, sink, approval)
+        ns = sink.partition("/")[0]
         attempt = int((previous or {}).get("attempts", 0)) + 1
         record: dict[str, Any] = {"sink": rkey, "type": spec.type.value, "time": clock.now(), "attempts": attempt}
         secrets = StoreSecrets(self.store, ns)

@@ -6,7 +6,8 @@ It replies a `dev.cutman.workflow.chained` event (extension `cmchain` = the targ
 event. The chained run sees its parent: `.parent.outputs.x`, `.parent.run.id`,
 `.parent.run.phase`, `.parent.workflow.name`, and the parent's alert as its own `.alert`.
 The event id is derived from (parent run, sink), so a redelivery starts the same child
-run, not a second one: safe to repeat.
+run, not a second one: safe to repeat, and a redelivery after Delivered replies the
+event again (the first reply may have been lost).
 
 A chain is bounded: a run already `MAX_DEPTH` links down a chain, or one whose chain
 already passed through the target workflow (a loop, A → B → A), is not started; the
@@ -47,6 +48,8 @@ class WorkflowSink:
     type: ClassVar[Any] = SinkType.WORKFLOW
     params: ClassVar[type[Params]] = WorkflowParams
     idempotent: ClassVar[bool] = True
+    # a redelivery after Delivered replies the same chain event (same id) again
+    replays: ClassVar[bool] = True
 
     def check(self, params: WorkflowParams) -> None:
         from ..errors import Invalid
