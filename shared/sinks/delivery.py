@@ -18,9 +18,10 @@ still repeat one post for an idempotent remote; that window is one Redis write.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -224,13 +225,19 @@ class Deliverer:
 async def sweep_sink_deliveries(
     store: Store, now: float, *, http: httpx.AsyncClient | None = None,
     settings: Mapping[str, str] | None = None, limit: int = 100,
+    emit: Callable[[Sequence[CloudEvent]], Awaitable[None]] | None = None,
 ) -> dict[str, int]:
     """Resolve deliveries a crash left open; for the housekeeping sweep (helper "crash").
 
     A Sending record whose lease is gone: sent again where the remote takes an
     idempotency key (finished-run deliveries), else marked Unknown. A Retrying record
     not retried for EXHAUSTED_AFTER_S: the broker gave up, so it is marked Failed.
+    A resent workflow sink's chain event goes to `emit` (the broker); without it such a
+    delivery is marked Unknown. `settings` default to the process's CUTMAN_* variables
+    (the remote API bases, CUTMAN_PUBLIC_URL), as the sink function reads them.
     """
+    if settings is None:
+        settings = {k: v for k, v in os.environ.items() if k.startswith("CUTMAN_")}
     own = http is None
     client = http or httpx.AsyncClient()
     counts = {"resent": 0, "unknown": 0, "exhausted": 0}
@@ -251,9 +258,11 @@ async def sweep_sink_deliveries(
                 await deliverer._record(run_id, sink, rkey, failed)
                 counts["exhausted"] += 1
                 continue
-            if await _idempotent(store, sink) and ":approval:" not in rkey:
+            if await _idempotent(store, sink, can_emit=emit is not None) and ":approval:" not in rkey:
                 try:
-                    await deliverer.deliver(sink=sink, run_id=run_id)
+                    result = await deliverer.deliver(sink=sink, run_id=run_id)
+                    if result.events and emit is not None:
+                        await emit(result.events)
                     counts["resent"] += 1
                 except (Unavailable, Conflict, NotFound, PermanentError) as exc:
                     logs.warning(logger, "sweep could not resend", run=run_id, sink=sink, reason=exc.message)
@@ -266,6 +275,9 @@ async def sweep_sink_deliveries(
     return counts
 
 
-async def _idempotent(store: Store, sink: str) -> bool:
+async def _idempotent(store: Store, sink: str, *, can_emit: bool) -> bool:
     cfg = await store.get_config("sink", sink)
-    return cfg is not None and plugin_for(SinkSpec.model_validate(cfg["spec"]).type).idempotent
+    if cfg is None:
+        return False
+    plugin = plugin_for(SinkSpec.model_validate(cfg["spec"]).type)
+    return plugin.idempotent and (can_emit or not getattr(plugin, "replays", False))

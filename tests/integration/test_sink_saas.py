@@ -268,3 +268,34 @@ def test_jira_creates_an_issue_then_comments(rig: SinkRig, tmp_path: Path, secre
         assert secret["token"] not in json.dumps(rig.records("run-1")) + rig.log.read_text()
     finally:
         jira.close()
+
+
+def test_the_sweep_resends_a_crashed_pagerduty_delivery_once(rig: SinkRig, remotes: dict[str, Receiver]) -> None:
+    """PagerDuty deduplicates by dedup_key, so a delivery a crash left Sending is sent again."""
+    import asyncio
+    import time
+
+    import httpx
+    from cutman.adapters.store import RedisStore
+    from cutman.sinks.delivery import sweep_sink_deliveries
+
+    rig.secret("pd", {"routingKey": ROUTING})
+    rig.sink("pagerduty", {"type": "pagerduty", "config": {"routingKey": "pd"}})
+    rig.run()
+
+    async def go() -> dict[str, int]:
+        store = RedisStore(rig.redis_url)
+        await store.record_sink("run-1", "pagerduty", {"sink": "pagerduty", "phase": "Sending", "attempts": 1})
+        await store.track_delivery("run-1", "ops/pagerduty", "pagerduty", time.time() - 3600)
+        async with httpx.AsyncClient() as http:
+            settings = {"CUTMAN_PAGERDUTY_URL": remotes["pagerduty"].url}
+            counts = await sweep_sink_deliveries(store, time.time(), http=http, settings=settings)
+            again = await sweep_sink_deliveries(store, time.time(), http=http, settings=settings)
+        await store.close()
+        assert again["resent"] == 0
+        return counts
+
+    assert asyncio.run(go())["resent"] == 1
+    [post] = remotes["pagerduty"].posts("/v2/enqueue")
+    assert post.json()["dedup_key"] == "fp-1"
+    assert rig.records()["pagerduty"]["phase"] == "Delivered" and rig.records()["pagerduty"]["attempts"] == 2
