@@ -78,7 +78,7 @@ class Housekeeping:
     async def sweep(self) -> dict[str, int]:
         resent = await self.flush_outbox()
         expired = await self.expire_approvals()
-        sinks = await sweep_sink_deliveries(self.store, time.time(), http=self.http)
+        sinks = await sweep_sink_deliveries(self.store, time.time(), http=self.http, emit=self.broker.send)
         failed, nudged = await self.sweep_runs()
         if not await anything_waits(self.store):
             await self.broker.send([make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
