@@ -183,3 +183,14 @@ def test_workflow_sink_replies_one_chain_event_and_bounds_the_chain(rig: SinkRig
     rig._store(lambda s: s.save_run(deep))
     record = rig.deliver("next", "run-deep").json()
     assert record["phase"] == "Failed" and "workflows deep" in record["detail"]
+
+
+def test_stdout_text_format_printed_once_under_redelivery(rig: SinkRig) -> None:
+    rig.sink("console", {"type": "stdout", "config": {"format": "text"}})
+    rig.run()
+    answers = concurrently(lambda: rig.deliver("console"), n=3)
+    assert 200 in {a.status_code for a in answers}
+    assert rig.deliver("console").status_code == 200
+    log = rig.log.read_text()
+    assert log.count("[cutman] run run-1 of ops/wf: Succeeded\n") == 1
+    assert "alert: HighCPU (critical)\n" in log and "root_cause: a busy loop in v2.3\n" in log
