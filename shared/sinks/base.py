@@ -157,11 +157,8 @@ class Skip(Exception):
 
 
 class RemoteUnavailable(Unavailable):
-    """A temporary refusal by the remote; `retry_after` from its Retry-After header."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    """A temporary refusal by the remote; `retry_after` from its Retry-After header (the
+    sink answers the broker with it)."""
 
 
 def run_url(settings: Mapping[str, str], run_id: str) -> str | None:

@@ -187,7 +187,7 @@ class Deliverer:
             reason = exc.message if isinstance(exc, Unavailable) else f"no answer within {timeout:g}s"
             record.update(phase=Phase.RETRYING, detail=mask_text(reason, secrets.seen))
             await self._record(run.id, sink, rkey, record)
-            raise Unavailable(record["detail"]) from None
+            raise Unavailable(record["detail"], retry_after=getattr(exc, "retry_after", None)) from None
         except (PermanentError, TemplateError) as exc:
             record.update(phase=Phase.FAILED, detail=mask_text(exc.message, secrets.seen))
             await self._record(run.id, sink, rkey, record)

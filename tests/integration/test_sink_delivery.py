@@ -194,3 +194,11 @@ def test_stdout_text_format_printed_once_under_redelivery(rig: SinkRig) -> None:
     log = rig.log.read_text()
     assert log.count("[cutman] run run-1 of ops/wf: Succeeded\n") == 1
     assert "alert: HighCPU (critical)\n" in log and "root_cause: a busy loop in v2.3\n" in log
+
+
+def test_a_remote_retry_after_reaches_the_broker(rig: SinkRig, receiver: Receiver) -> None:
+    receiver.handler = lambda r: Reply(status=429, headers={"Retry-After": "7"})
+    rig.sink("hook", hook(receiver.url + "/in"))
+    rig.run()
+    resp = rig.deliver("hook")
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "7"
