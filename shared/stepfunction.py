@@ -14,8 +14,10 @@ from cloudevents.core.v1.event import CloudEvent
 from . import log as logs
 from .approvals import ApprovalSettings
 from .asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
-from .errors import CutmanError
+from .errors import BadRequest, CutmanError
 from .function_base import FunctionBase
+from .models.cloudevent import ext
+from .models.events import Ext
 from .stephost import DEFAULT_LEASE_S, Executor, StepHost
 
 logger = logs.get("cutman.function")
@@ -35,6 +37,7 @@ class StepFunction(FunctionBase):
         self.executor.configure(cfg)
         self.approvals = ApprovalSettings.from_cfg(cfg)
         self.lease_s = float(cfg.get("CUTMAN_LEASE_SECONDS", str(DEFAULT_LEASE_S)))
+        self.writer = cfg.get("CUTMAN_STEP_WRITER", "").strip().lower() in ("1", "true", "yes")
 
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
         out = raw_send(send)
@@ -43,6 +46,8 @@ class StepFunction(FunctionBase):
             await respond_json(out, 400, {"error": "bad_request", "message": "expected a CloudEvent"})
             return
         try:
+            if self.writer:
+                await self._only_gated_steps(event)
             host = StepHost(self.store, self.executor, approvals=self.approvals, lease_s=self.lease_s)
             reply = await host.handle(path=scope["path"], event=event)
         except CutmanError as err:
@@ -54,3 +59,13 @@ class StepFunction(FunctionBase):
             await respond_json(out, 500, {"error": "internal", "message": "step handler failed; will be retried"})
             return
         await respond_event(out, reply)
+
+    async def _only_gated_steps(self, event: CloudEvent) -> None:
+        """A writer Service (overlays/step-writer, write RBAC) runs approval-gated steps
+        only; anything else is refused, not retried (cutman.core.writer_routing)."""
+        run_id, step = ext(event, Ext.RUN), ext(event, Ext.STEP)
+        run = await self.store.get_run(run_id) if run_id else None
+        spec = run.spec.step(step) if run is not None and step else None
+        if spec is None or not spec.approval_required:
+            raise BadRequest(f"this writer service runs approval-gated steps only, not {step or 'a run start'}"
+                             f" of run {run_id or '?'}")

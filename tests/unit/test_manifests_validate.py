@@ -325,3 +325,27 @@ def test_housekeeping_is_planned_only_while_approvals_wait() -> None:
     (ping,) = housekeeping_objects(installation="cutman", approvals_pending=True)
     assert schema_errors(ping) == []
     assert ping["spec"]["sink"]["uri"] == "/housekeeping/approvals"
+
+
+def test_write_access_is_an_overlay_bound_to_approval_gated_steps() -> None:
+    """Only overlays/step-writer has a write-capable identity; its Services equal the
+    read-only ones but for the name, the ServiceAccount and CUTMAN_STEP_WRITER."""
+    for install in INSTALLS:
+        has = [d for d in rendered(install) if d["metadata"]["name"] == "cutman-step-writer"]
+        assert bool(has) == (install == "step-writer"), install
+    role = _by("step-writer", "ClusterRole", "cutman-step-writer")
+    assert all("secrets" not in r["resources"] and "*" not in r["verbs"] for r in role["rules"])
+    for name in ("cutman-step-cli", "cutman-step-agent"):
+        reader, writer = _by("step-writer", "Service", name), _by("step-writer", "Service", f"{name}-writer")
+        rspec, wspec = reader["spec"]["template"]["spec"], writer["spec"]["template"]["spec"]
+        assert wspec["serviceAccountName"] == "cutman-step-writer"
+        assert rspec["serviceAccountName"] == "cutman-step-reader", "the ordinary step Services stay read-only"
+        wenv = wspec["containers"][0]["env"]
+        assert {"name": "CUTMAN_STEP_WRITER", "value": "true"} in wenv
+        strip = {**wspec, "serviceAccountName": None,
+                 "containers": [{**wspec["containers"][0], "env": [e for e in wenv if e["name"] != "CUTMAN_STEP_WRITER"]}]}
+        assert strip == {**rspec, "serviceAccountName": None}
+    env = _by("step-writer", "Service", "cutman-reconciler")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "CUTMAN_STEP_WRITERS", "value": "true"} in env
+    allowed = _by("step-writer", "NetworkPolicy", "cutman-redis")["spec"]["ingress"][0]["from"][0]
+    assert {"cutman-step-cli-writer", "cutman-step-agent-writer"} <= set(allowed["podSelector"]["matchExpressions"][0]["values"])

@@ -23,6 +23,7 @@ from cutman.adapters.cluster import Cluster, LocalCluster
 from cutman.adapters.local_record import LocalRecord
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_json
 from cutman.core.namespaces import installation_namespace, watched_namespaces
+from cutman.core.writer_routing import writers_enabled
 from cutman.errors import BadRequest, CutmanError
 from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import data_dict, ext
@@ -58,7 +59,8 @@ class ReconcilerFunction(FunctionBase):
         super().start(cfg)
         self.cluster = make_cluster(cfg, self.store)
         self.namespaces = watched_namespaces(cfg)
-        self.reconciler = Reconciler(self.store, self.cluster, self.namespaces)
+        self.reconciler = Reconciler(self.store, self.cluster, self.namespaces,
+                                     step_writers=writers_enabled(cfg))
         self.kubernetes = cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES
         self.installation = installation_namespace(cfg)
         self.record = None if self.kubernetes else LocalRecord.from_cfg(cfg)

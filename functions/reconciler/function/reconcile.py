@@ -20,6 +20,7 @@ from cutman.adapters.cluster import Cluster
 from cutman.adapters.store import Store
 from cutman.core.planning import plan_namespace
 from cutman.core.routes import route_of
+from cutman.core.writer_routing import route_approved_steps
 from cutman.errors import BadRequest, CutmanError, Invalid
 from cutman.models.manifests import parse_resource
 from cutman.models.resources import Kind, Sink, Source, Workflow
@@ -40,6 +41,8 @@ class Reconciler:
     namespaces: tuple[str, ...] | None = None
     """The CR namespaces served (`CUTMAN_NAMESPACES`); None for all."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    step_writers: bool = False
+    """`CUTMAN_STEP_WRITERS`: approval-gated steps run on the writer Services (overlays/step-writer)."""
 
     def serves(self, body: dict[str, Any]) -> bool:
         ns = (body.get("metadata") or {}).get("namespace", "default")
@@ -278,7 +281,8 @@ class Reconciler:
                 routes[route.path] = owner
         plan = plan_namespace(namespace=namespace, installation=self.cluster.namespace, workflows=workflows,
                               sources=sources, sinks=sinks, routes=routes)
-        deleted = await self.cluster.apply_objects(namespace, plan.objects)
+        objects = route_approved_steps(plan.objects, workflows) if self.step_writers else list(plan.objects)
+        deleted = await self.cluster.apply_objects(namespace, objects)
         wf_problems = dict(plan.workflow_problems)
         for wf in workflows:
             key = f"{namespace}/{wf.metadata.name}"
