@@ -275,7 +275,7 @@ class StepHost:
             logs.info(logger, "step started", attempt=running.state(step).attempts)
             async with lease.kept():
                 outcome = await self._execute(running, spec.work)
-            if lease.lost:
+            if lease.lost or not await self.store.renew(key, token, self.lease_s):
                 raise Conflict(f"step {step} of run {run.id} was taken over while it ran; its result is dropped")
             advance = engine.complete_step(run=running, step=step, outcome=outcome, now=self.now())
             await self.store.save_run(advance.run)

@@ -49,6 +49,7 @@ def dead_key(run_id: str) -> str:
 class RecoveryStore(Protocol):
     async def renew(self, name: str, token: str, ttl_s: float) -> bool: ...
     async def lease_ttl(self, name: str) -> float: ...
+    async def take_over(self, name: str, token: str, ttl_s: float) -> None: ...
     async def active_runs(self, *, limit: int = 500) -> list[tuple[str, float]]: ...
     async def forget_active(self, run_id: str) -> None: ...
     async def nudge(self, run_id: str, step: str, ttl_s: float) -> bool: ...
@@ -64,6 +65,11 @@ class RedisRecoveryStore(RedisBase):
     async def renew(self, name: str, token: str, ttl_s: float) -> bool:
         """Extend a lease still held by `token`; False when it was lost (expired or taken)."""
         return bool(await self._script(_RENEW)(keys=[name], args=[token, max(1, int(ttl_s * 1000))]))
+
+    @wrap
+    async def take_over(self, name: str, token: str, ttl_s: float) -> None:
+        """Hold a lease whoever held it: the old holder's next renewal fails."""
+        await self._r.set(name, token, px=max(1, int(ttl_s * 1000)))
 
     @wrap
     async def lease_ttl(self, name: str) -> float:

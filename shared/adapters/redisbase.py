@@ -21,6 +21,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -67,11 +69,21 @@ class RedisTarget:
         return cls(url, password or None, False)
 
 
+def stale_connection_retry() -> dict[str, Any]:
+    """redis-py connection options: a command that meets a dead pooled connection (Redis
+    restarted, a proxy dropped it) is sent once more on a fresh one. Only connection
+    errors, not timeouts: a timed-out command may have run, and running it twice is not
+    safe for every command."""
+    return {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
+
+
 def async_client(target: RedisTarget) -> aioredis.Redis:
     """The client the stores use. A cluster client is typed as the standalone one: it
     implements the same command methods, and the cluster contract tests run every store
     operation on a real three-node Redis Cluster."""
     common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 2, "socket_timeout": 10}
+    if not target.cluster:
+        common.update(stale_connection_retry())
     if target.password:
         common["password"] = target.password
     if target.cluster:

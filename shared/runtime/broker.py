@@ -36,6 +36,7 @@ from typing import Any, cast
 import aiohttp
 import redis.asyncio as aioredis
 from cutman import log, metrics
+from cutman.adapters.redisbase import stale_connection_retry
 from cutman.runtime.broker_ingress import Ingress
 from cutman.runtime.broker_settings import BrokerSettings, parse_args
 from cutman.runtime.broker_store import BLOCK_MS, Store
@@ -60,6 +61,7 @@ async def serve(
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=BLOCK_MS / 1000 + 5.0,
+        **stale_connection_retry(),
     )
     # Keep-alive connections for every delivery in flight: with fewer, each delivery past
     # the pool's keep-alive size paid a new TCP connection (and the subscriber an accept).

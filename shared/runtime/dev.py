@@ -3,7 +3,8 @@
 Children: Redis (unless a URL is given), the dev broker, and the five functions, each a
 separate HTTP server as in a cluster. Ingest serves the webhook paths on the chosen
 port; every other port is picked free so two stacks run side by side. A child that dies
-is restarted; Ctrl-C stops everything.
+or hangs, and the redis-server, are restarted and each is said so (cutman.runtime.supervise);
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..models.manifests import Document, read_paths
 from .loader import FUNCTIONS
 from .redis_server import RedisServer, free_port, start_redis, stop_process, wait_for_http
 from .stack import StackInfo, plan_changes, send_to_reconciler
+from .supervise import DEFAULT_HEALTH_S, Supervisor
 
 SERVICE = {name: f"cutman-{name}" for name in FUNCTIONS}
 
@@ -53,6 +55,23 @@ class Child:
             stop_process(self.proc)
         if self._logf:
             self._logf.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def health_path(self) -> str:
+        return "/health" if self.name in ("broker", "pinger") else "/health/liveness"
+
+    def describe_log(self) -> str:
+        return str(self.log)
 
 
 def _wait_ready(child: Child, path: str, timeout: float = 30.0) -> None:
@@ -111,6 +130,8 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    supervisor = Supervisor(children, redis, verbose=verbose,
+                            health_s=float(os.environ.get("CUTMAN_DEV_HEALTH_SECONDS", str(DEFAULT_HEALTH_S))))
     try:
         for child in children:
             child.start(verbose)
@@ -124,17 +145,12 @@ def run(*, state: Path, port: int, redis_url: str | None, files: list[Path], ver
         _banner(info, state, docs)
         if failed:
             print(f"{failed} document(s) were refused; fix them and run `cutman apply -f`", file=sys.stderr)
+        supervisor.watch()
         while not stopping:
-            for child in children:
-                assert child.proc is not None
-                if child.proc.poll() is not None and not stopping:
-                    child.restarts += 1
-                    print(f"cutman dev: {child.name} exited ({child.proc.returncode}); restarting "
-                          f"(see {child.log})", file=sys.stderr, flush=True)
-                    time.sleep(min(5.0, 0.2 * child.restarts))
-                    child.start(verbose)
+            supervisor.tick()
             time.sleep(0.2)
     finally:
+        supervisor.close()
         for child in reversed(children):
             child.stop()
         if redis:

@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -73,6 +73,7 @@ class RedisServer:
     port: int
     data_dir: Path
     password: str = ""
+    argv: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -81,6 +82,11 @@ class RedisServer:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+    def restart(self) -> None:
+        """Start it again with the same command line: same port, same data (its AOF)."""
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)
+        wait_for_port(self.port, proc=self.proc)
 
 
 def _password(conf: Path) -> str:
@@ -125,4 +131,4 @@ def start_redis(data_dir: Path, *, port: int | None = None, persist: bool = True
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)
     wait_for_port(port, proc=proc)
-    return RedisServer(proc=proc, port=port, data_dir=data_dir, password=password)
+    return RedisServer(proc=proc, port=port, data_dir=data_dir, password=password, argv=args)

@@ -11,6 +11,7 @@ output, and "recorded" in the run's sink records.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -24,6 +25,7 @@ import pytest
 import redis
 
 from tests.e2e.test_walking_skeleton import payload
+from tests.openai_stub import ScriptedOpenAI, answer
 from tests.stack import Stack, start_stack, stop_stack
 
 DEADLINE_S = 30
@@ -54,11 +56,14 @@ spec:
 FINAL = ("Succeeded", "Failed")
 
 
+KNOBS = {"CUTMAN_LEASE_SECONDS": "2", "CUTMAN_SWEEP_SECONDS": str(SWEEP_S)}
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     manifests = tmp_path / "crash.yaml"
     manifests.write_text(MANIFESTS)
-    s = start_stack(tmp_path, str(manifests), env={"CUTMAN_LEASE_SECONDS": "2", "CUTMAN_SWEEP_SECONDS": str(SWEEP_S)})
+    s = start_stack(tmp_path, str(manifests), env=KNOBS)
     yield s
     stop_stack(s)
 
@@ -179,3 +184,95 @@ def test_kill_sink_mid_delivery(stack: Stack) -> None:
     finished = settle(stack, 5, started)
     assert all(r["phase"] == "Succeeded" for r in finished), finished
     check_deliveries(stack, finished, lossy=True)
+
+
+def test_kill_redis_server_mid_run(stack: Stack) -> None:
+    """cutman dev restarts redis-server on its port with its data (the AOF) and says so;
+    every client reconnects and every run still ends, with one delivery each."""
+    started = time.monotonic()
+    fire(stack, 5)
+    wait_running(stack, 5)
+    old = kill(stack, "redis")
+    stack.wait_for(lambda: any("redis-server restarted" in x for x in stack.lines), timeout=20,
+                   what="cutman dev to restart redis-server")
+    assert any("redis-server exited" in x for x in stack.lines)
+    assert stack.child_pid("redis") != old
+    finished = settle(stack, 5, started)
+    assert len({r["id"] for r in finished}) == 5
+    check_deliveries(stack, finished)
+    assert stack.cli("apply", "-f", str(stack.state.parent / "crash.yaml")).returncode == 0, \
+        "a command after the restart must not fail on a stale pooled connection"
+
+
+def test_hung_child_is_restarted(tmp_path: Path) -> None:
+    """A child that stops answering its liveness check (SIGSTOP: alive, but silent) is
+    killed and restarted, and cutman dev says so."""
+    manifests = tmp_path / "crash.yaml"
+    manifests.write_text(MANIFESTS)
+    stack = start_stack(tmp_path, str(manifests), env={**KNOBS, "CUTMAN_DEV_HEALTH_SECONDS": "0.5"})
+    try:
+        frozen = stack.child_pid("reconciler")
+        os.kill(frozen, signal.SIGSTOP)
+        stack.wait_for(lambda: any("reconciler restarted" in x for x in stack.lines), timeout=20,
+                       what="the hung reconciler to be restarted")
+        assert any("reconciler did not answer /health/liveness" in x for x in stack.lines)
+        assert stack.child_pid("reconciler") != frozen
+        stack.wait_for(lambda: stack.cli("apply", "-f", str(manifests), check=False).returncode == 0, timeout=30,
+                       what="the new reconciler to serve")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)
+        stop_stack(stack)
+
+
+AGENT_MANIFESTS = """
+apiVersion: cutman.dev/v1alpha1
+kind: Source
+metadata: {name: crash}
+spec: {type: webhook, config: {path: /webhook/crash}, triggerWorkflow: crash}
+---
+apiVersion: cutman.dev/v1alpha1
+kind: Sink
+metadata: {name: console}
+spec: {type: stdout, config: {template: "[crash] run {{ .run.id }} {{ .workflow.outputs.last }}"}}
+---
+apiVersion: cutman.dev/v1alpha1
+kind: Workflow
+metadata: {name: crash}
+spec:
+  timeoutMinutes: 0.5
+  runtime: {llmConfig: {provider: local, endpoint: "LLM", model: scripted}}
+  steps:
+    - {name: think, type: agent, goal: "Why?", maxIterations: 2}
+  outputs:
+    - {name: last, value: "{{ .steps.think.result.summary }}"}
+  sinks: [console]
+"""
+
+
+def test_kill_step_agent_mid_model_call(tmp_path: Path) -> None:
+    """Agent steps (read-only tools, no approval) are idempotent: an attempt killed while
+    the model is thinking runs again and the run succeeds. The model is the scripted
+    OpenAI-compatible server (tests/openai_stub.py), answering after 1.5 s."""
+    def slow(_req: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(1.5)
+        return answer({"summary": "ok"})
+
+    with ScriptedOpenAI(slow) as llm:
+        manifests = tmp_path / "agent.yaml"
+        manifests.write_text(AGENT_MANIFESTS.replace("LLM", llm.url))
+        # a longer lease: step-agent imports the model client on its first call, which holds
+        # its event loop (and so its lease renewals) for a second or more on a busy machine
+        stack = start_stack(tmp_path, str(manifests), env={**KNOBS, "CUTMAN_LEASE_SECONDS": "6"})
+        try:
+            started = time.monotonic()
+            fire(stack, 3)
+            wait_running(stack, 3)
+            stack.wait_for(lambda: len(llm.requests) >= 3, timeout=20, what="the model calls")
+            kill(stack, "step-agent")
+            finished = settle(stack, 3, started)
+            assert all(r["phase"] == "Succeeded" for r in finished), finished
+            assert max(r["steps"][0]["attempts"] for r in finished) == 2, "the killed attempts ran again"
+            check_deliveries(stack, finished)
+        finally:
+            stop_stack(stack)

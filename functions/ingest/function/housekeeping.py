@@ -124,11 +124,13 @@ class Housekeeping:
         return failed, nudged
 
     async def _expire(self, run_id: str, step: str | None) -> int:
-        """Fail a run past its deadline, under its current step's lease (a live holder
-        keeps it: its step ends by its own timeout, and the next request expires the run)."""
+        """Fail a run past its deadline, taking its current step's lease even from a holder
+        still renewing it (hung, or slower than the deadline allows): the holder finds its
+        lease gone when it ends and drops its result (cutman.stephost)."""
         token, key = uuid.uuid4().hex, lease_key(run_id, step or "-")
         if not await self.store.acquire(key, token, 30):
-            return 0
+            await self.store.take_over(key, token, 30)
+            logs.warning(logger, "lease taken from a holder past the run's deadline", step=step)
         try:
             run = await self.store.get_run(run_id)
             reason = engine.overdue(run=run, now=clock.now()) if run is not None else None
