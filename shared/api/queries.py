@@ -30,6 +30,7 @@ KINDS = {"sources": "source", "workflows": "workflow", "sinks": "sink"}
 CREDENTIAL_FIELDS = frozenset({"botToken", "routingKey", "token", "password", "apiKey", "key", "secretKey",
                                "accessKey"})
 URL_FIELDS = frozenset({"url", "webhookUrl", "endpoint", "pushgateway"})
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 MIN_MASKED_LEN = 4
@@ -83,8 +84,13 @@ def redact_url(url: str) -> str:
 
 
 def resource_view(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """A compiled CR as the API shows it: identity, spec (redacted), status, Ready and why."""
-    meta = doc.get("metadata") or {}
+    """A compiled CR as the API shows it: identity, spec (redacted), status, Ready and why.
+
+    kubectl's last-applied-configuration annotation is a copy of the manifest, inline
+    credentials and all, so it never leaves with the metadata.
+    """
+    meta = dict(doc.get("metadata") or {})
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
     spec = dict(doc.get("spec") or {})
     if "config" in spec:
         spec["config"] = _redact_config(spec["config"])

@@ -89,7 +89,8 @@ async def _resources(url: str) -> None:
                                                           "reason": "WorkflowNotFound",
                                                           "message": "workflow 'triage' does not exist"}]}}
         sink = {"apiVersion": "cutman.dev/v1alpha1", "kind": "Sink",
-                "metadata": {"name": "slack", "namespace": "team"},
+                "metadata": {"name": "slack", "namespace": "team", "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": '{"botToken": "xoxb-inline-token"}'}},
                 "spec": {"type": "slack", "config": {"channel": "#x", "botToken": "xoxb-inline-token",
                                                      "endpoint": "https://u:pw@h.example/x?k=v"}}}
         await store.put_config("source", "default/am", src)
@@ -100,6 +101,7 @@ async def _resources(url: str) -> None:
         assert "hmac-secret-value" not in str(sources) and "ingest" not in sources[0]["spec"]
         sinks = await queries.list_resources(store, "sinks", namespace="team")
         assert sinks[0]["spec"]["config"]["botToken"] == "***" and sinks[0]["ready"] is None
+        assert "xoxb-inline-token" not in str(sinks), "not even in kubectl's last-applied annotation"
         assert sinks[0]["spec"]["config"]["endpoint"] == "https://***@h.example/x?***"
         assert await queries.list_resources(store, "sinks", namespace="default") == []
         assert await queries.list_resources(store, "sources", labels={"team": "web"}) == []
