@@ -24,15 +24,20 @@ import yaml
 from tests.stack import REPO, Stack, start_stack, stop_stack
 
 
+API_TOKEN = "cli-test-api-token-5c1e9a7d"
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("cli"), "deploy/examples")
+    s = start_stack(tmp_path_factory.mktemp("cli"), "deploy/examples", env={"CUTMAN_API_TOKEN": API_TOKEN})
     yield s
     stop_stack(s)
 
 
-def cutman(stack: Stack, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CUTMAN_STATE_DIR": str(stack.state), "CUTMAN_CONFIG": str(stack.state / "no-config")}
+def cutman(stack: Stack, *args: str, stdin: str | None = None, timeout: float = 60,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CUTMAN_STATE_DIR": str(stack.state), "CUTMAN_CONFIG": str(stack.state / "no-config"),
+           **(env or {})}
     return subprocess.run([sys.executable, "-m", "cutman.cli", *args], env=env, cwd=REPO, input=stdin,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -68,6 +73,7 @@ spec: {type: webhook, config: {path: /webhook/team-b}, triggerWorkflow: triage-b
 """
 
 
+@pytest.mark.timeout(600)
 def test_get_lists_every_kind_in_every_format(stack: Stack) -> None:
     assert "created" in ok(stack, "apply", "-f", "-", stdin=TEAM_B)
 
@@ -145,6 +151,7 @@ class Watch:
         return rc, self.lines, err
 
 
+@pytest.mark.timeout(600)
 def test_send_alert_watch_logs_describe_and_delete_a_run(stack: Stack) -> None:
     watch = Watch(stack)
     assert watch.waiting.wait(30), "runs watch should wait for the next run"
@@ -353,3 +360,65 @@ def test_version_completion_and_server_refusals(stack: Stack, tmp_path: Path) ->
     assert refused.returncode == 1 and "kubectl apply" in refused.stderr
     down = cutman(stack, "get", "workflows", "--server", "http://127.0.0.1:9")
     assert down.returncode == 1 and "unreachable" in down.stderr
+
+
+@pytest.mark.timeout(600)
+def test_every_read_command_answers_the_same_through_the_http_api(stack: Stack, tmp_path: Path) -> None:
+    """`--server` talks to the real API (ingest's /api/v1 of this cutman dev, token required)."""
+    watch = Watch(stack)
+    assert watch.waiting.wait(30)
+    ok(stack, "send-alert", "alertmanager", "alertname=ViaApi", "severity=warning", "pod=api-0")
+    rc, lines, _ = watch.finish()
+    assert rc == 0
+    run_id = lines[1].split()[1]
+    remote = ("--server", stack.base, "--token", API_TOKEN)
+
+    for args in (("get", "workflows", "-A", "-o", "json"), ("get", "sources", "-o", "yaml"),
+                 ("get", "sinks", "-n", "team-b", "-o", "name"), ("get", "runs", run_id, "-o", "json"),
+                 ("get", "alerts", "-A", "-o", "json"), ("runs", "get", run_id, "-o", "json"),
+                 ("get", "workflows", "-A", "-l", "team=b", "-o", "name")):
+        local, api = ok(stack, *args), ok(stack, *args, *remote)
+        assert api == local, f"cutman {' '.join(args)}: the API answers differently"
+    assert rows(ok(stack, "get", "runs", "--no-headers", *remote))[0][0] == rows(
+        ok(stack, "get", "runs", "--no-headers"))[0][0]
+    described = ok(stack, "describe", "workflow", "triage", *remote)
+    assert "Ready   True" in described and run_id in described.split("Recent Runs:")[1]
+    assert "not served by the API; kubectl get triggers" in described
+    assert ok(stack, "runs", "logs", run_id, "gather", *remote) == ok(stack, "runs", "logs", run_id, "gather")
+    watched = cutman(stack, "runs", "watch", run_id, *remote)
+    assert watched.returncode == 0 and f"run {run_id} Succeeded" in watched.stdout
+
+    denied = cutman(stack, "get", "workflows", "--server", stack.base)
+    assert denied.returncode == 1 and "refused the token (401)" in denied.stderr
+    wrong = cutman(stack, "get", "workflows", "--server", stack.base, "--token", "not-the-token-at-all")
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+    by_env = cutman(stack, "get", "workflows", "-o", "name", env={"CUTMAN_SERVER": stack.base,
+                                                                  "CUTMAN_TOKEN": API_TOKEN})
+    assert by_env.returncode == 0 and "workflow.cutman.dev/triage" in by_env.stdout
+    nodelete = cutman(stack, "runs", "delete", run_id, *remote)
+    assert nodelete.returncode == 1 and "read-only" in nodelete.stderr
+
+    token_file = tmp_path / "token"
+    token_file.write_text(API_TOKEN + "\n")
+    config = tmp_path / "config"
+    config.write_text(f"""
+current-context: dev
+contexts:
+  - name: dev
+    server: {stack.base}
+    token-file: {token_file}
+  - name: inline
+    server: {stack.base}
+    token: {API_TOKEN}
+    namespace: team-b
+""")
+    config.chmod(0o600)
+    via_context = cutman(stack, "get", "workflows", "-o", "name", env={"CUTMAN_CONFIG": str(config)})
+    assert via_context.returncode == 0 and via_context.stdout == "workflow.cutman.dev/triage\n"
+    team_b = cutman(stack, "get", "workflows", "-o", "name", "--context", "inline", env={"CUTMAN_CONFIG": str(config)})
+    assert team_b.stdout == "workflow.cutman.dev/triage-b\n", "the context's namespace is the default"
+    config.chmod(0o644)
+    loose = cutman(stack, "get", "workflows", "--context", "inline", env={"CUTMAN_CONFIG": str(config)})
+    assert loose.returncode == 1 and "readable by others; chmod 600" in loose.stderr
+    unknown = cutman(stack, "get", "workflows", "--context", "nope", env={"CUTMAN_CONFIG": str(config)})
+    assert unknown.returncode == 1 and "no context named 'nope'" in unknown.stderr
