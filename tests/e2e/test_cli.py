@@ -23,7 +23,6 @@ import yaml
 
 from tests.stack import REPO, Stack, start_stack, stop_stack
 
-
 API_TOKEN = "cli-test-api-token-5c1e9a7d"
 
 
