@@ -146,5 +146,5 @@ def dedupe(stack: Stack, *, n: int = 10_000, concurrency: int = 200) -> dict[str
         runs = r.zcard(f"cm:runs:{E2E_WORKFLOW}") - before
     finally:
         r.close()
-    return {"dedupe.runs_started": float(runs), "dedupe.firing_answers": float(firing),
+    return {"dedupe.runs_started": float(runs), "dedupe.webhooks": float(n), "dedupe.firing_answers": float(firing),
             "dedupe.non_200": float(sum(c != 200 for c in codes)), "dedupe.webhooks_per_s": n / elapsed}

@@ -16,7 +16,7 @@ class Spec(BaseModel):
     """A strict, camelCase model of user-written configuration."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
     )
 
     def dump(self) -> dict[str, Any]:
@@ -27,7 +27,7 @@ class Loose(BaseModel):
     """A camelCase model that keeps fields it does not know (Kubernetes metadata, status)."""
 
     model_config = ConfigDict(
-        extra="allow", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="allow", alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
     )
 
     def dump(self) -> dict[str, Any]:
