@@ -25,6 +25,7 @@ from cutman.core.ids import run_id
 from .common import E2E_PATH, E2E_SOURCE, E2E_WORKFLOW, RedisMonitor, Stack, alert, pct, webhook
 
 POLL_S = 0.001
+RETRIES: list[int] = []  # webhooks of the e2e scenario that had to be posted again
 
 
 def _run_key(r: redis.Redis, labels: dict[str, str]) -> str | None:
@@ -40,7 +41,17 @@ def _finished(r: redis.Redis, key: str) -> bool:
 def one_alert(client: httpx.Client, r: redis.Redis, stack: Stack, tag: str) -> float:
     body = webhook(alert(tag))
     started = time.perf_counter()
-    resp = client.post(stack.base + E2E_PATH, content=json.dumps(body), headers={"content-type": "application/json"})
+    for attempt in range(5):  # as Alertmanager does: a 5xx or a dropped connection is retried
+        try:
+            resp = client.post(stack.base + E2E_PATH, content=json.dumps(body),
+                               headers={"content-type": "application/json"})
+        except httpx.TransportError:
+            RETRIES.append(1)
+            continue
+        if resp.status_code < 500:
+            break
+        RETRIES.append(1)
+        time.sleep(0.05 * (attempt + 1))
     assert resp.status_code == 200 and resp.json()["firing"] == 1, resp.text
     key = _run_key(r, body["alerts"][0]["labels"])
     assert key is not None
@@ -85,6 +96,7 @@ def run(stack: Stack, *, serial: int, concurrent_alerts: int, concurrency: int =
     finally:
         r.close()
     out["e2e.floor_two_spawns_ms"] = spawn_floor() * 1000
+    out["e2e.webhook_retries"] = float(len(RETRIES))
     return out
 
 
@@ -124,15 +136,21 @@ def dedupe(stack: Stack, *, n: int = 10_000, concurrency: int = 200) -> dict[str
             async def one() -> None:
                 nonlocal firing
                 async with sem:
-                    for _ in range(50):
-                        resp = await client.post(stack.base + E2E_PATH, content=body,
-                                                 headers={"content-type": "application/json"})
-                        if resp.status_code < 500:
+                    status, answer = 0, {}
+                    for _ in range(50):  # as Alertmanager does: retry 5xx and transport errors
+                        try:
+                            resp = await client.post(stack.base + E2E_PATH, content=body,
+                                                     headers={"content-type": "application/json"})
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.05)
+                            continue
+                        status = resp.status_code
+                        if status < 500:
+                            answer = resp.json() if status == 200 else {}
                             break
                         await asyncio.sleep(0.05)
-                    codes.append(resp.status_code)
-                    if resp.status_code == 200:
-                        firing += resp.json().get("firing", 0)
+                    codes.append(status)
+                    firing += answer.get("firing", 0)
 
             started = time.perf_counter()
             await asyncio.gather(*(one() for _ in range(n)))

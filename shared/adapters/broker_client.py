@@ -38,6 +38,9 @@ from ..errors import Unavailable
 from ..models.cloudevent import to_binary
 
 DEFAULT_CONCURRENCY = 32
+KEEPALIVE_S = 3.0
+"""Idle pooled connections are dropped after this, below the servers' own idle timeouts
+(hypercorn's 5 s), so a post rarely meets a connection the server is closing."""
 DEFAULT_DEADLINE_S = 10.0
 
 
@@ -99,7 +102,7 @@ class HTTPBroker:
     def _client(self) -> tuple[aiohttp.ClientSession, Slots]:
         """Created on first use, inside the running event loop (aiohttp requires it)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False)
+            connector = aiohttp.TCPConnector(limit=self.concurrency, keepalive_timeout=KEEPALIVE_S)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False
             )
@@ -148,12 +151,19 @@ class HTTPBroker:
 
     async def _send_one(self, session: aiohttp.ClientSession, event: CloudEvent) -> None:
         msg = to_binary(event)
-        try:
-            async with session.post(self.url, headers=dict(msg.headers), data=msg.body) as resp:
-                body = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise Unavailable(f"broker unreachable at {self.url}: {type(exc).__name__} {exc}") from None
+        for attempt in (1, 2):
+            try:
+                async with session.post(self.url, headers=dict(msg.headers), data=msg.body) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                break
+            except aiohttp.ServerDisconnectedError as exc:
+                # A pooled connection the server closed as we reused it: once more, on a
+                # new one (delivery is at least once; the event keeps its id).
+                if attempt == 2:
+                    raise Unavailable(f"broker unreachable at {self.url}: {type(exc).__name__} {exc}") from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise Unavailable(f"broker unreachable at {self.url}: {type(exc).__name__} {exc}") from None
         if status >= 300:
             raise Unavailable(
                 f"broker refused event {event.get_id()}: {status} {body[:200].decode(errors='replace')}"

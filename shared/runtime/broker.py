@@ -65,7 +65,9 @@ async def serve(
     )
     # Keep-alive connections for every delivery in flight: with fewer, each delivery past
     # the pool's keep-alive size paid a new TCP connection (and the subscriber an accept).
-    connector = aiohttp.TCPConnector(limit=settings.max_inflight)
+    # Idle connections are dropped after 3 s, before the subscribers' servers (hypercorn:
+    # 5 s) close them under a delivery that reuses one.
+    connector = aiohttp.TCPConnector(limit=settings.max_inflight, keepalive_timeout=3.0)
     async with aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False) as http:
         store = Store(client)
         ingress = Ingress(settings, store)
