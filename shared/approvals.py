@@ -6,6 +6,11 @@ and deny links (cutman.core.approval) that sinks can announce. The answer arrive
 `cutman approve|deny` or ingest's `/approvals/<token>`: both record it on the run with
 `apply_decision` and post a `step.requested` for the step, which resumes the run (or
 fails the step, for a denial or an expired approval).
+
+Decision and resume are one intent: the resume event goes into the outbox (a pending
+marker) before the decision is saved, is sent, and only then cleared (`resume`). If the
+sender dies or the broker is down in between, the housekeeping sweep sends it; a second
+answer is refused because the decision is already recorded, and nothing is stuck.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from dataclasses import dataclass
 from cloudevents.core.v1.event import CloudEvent
 
 from . import clock
+from .adapters.broker_client import Broker
 from .adapters.store import Store, lease_key
 from .core import engine, ids
 from .core.approval import make_token
-from .errors import Conflict, NotFound
+from .errors import Conflict, CutmanError, NotFound
 from .models.cloudevent import make_event
 from .models.events import EventType, Ext
 from .models.run import Decision, Run, StepPhase
@@ -81,10 +87,28 @@ def resume_event(run: Run, step: str, decision: Decision | None) -> CloudEvent:
 
 @dataclass(frozen=True)
 class Applied:
-    """The event to post, and why the answer was refused (an expired approval)."""
+    """The event to post, why the answer was refused (an expired approval), and the outbox
+    entry that keeps the resume pending until it is sent."""
 
     event: CloudEvent
     refused: str | None = None
+    outbox: str | None = None
+
+
+def outbox_key(run_id: str, step: str) -> str:
+    return f"{run_id} resume:{step}"
+
+
+async def resume(store: Store, broker: Broker, applied: Applied) -> str | None:
+    """Send the resume event and clear its pending marker; None when it went through,
+    else why not (the decision stays recorded and the housekeeping sweep sends it)."""
+    try:
+        await broker.send([applied.event])
+    except CutmanError as exc:
+        return exc.message or type(exc).__name__
+    if applied.outbox:
+        await store.outbox_clear(applied.outbox)
+    return None
 
 
 async def apply_decision(store: Store, *, run_id: str, step: str, decision: Decision, by: str) -> Applied:
@@ -108,8 +132,11 @@ async def apply_decision(store: Store, *, run_id: str, step: str, decision: Deci
             decided = engine.decide(run=run, step=step, decision=decision, by=by, now=clock.now())
         except engine.ApprovalExpired as exc:
             return Applied(resume_event(run, step, None), exc.message)
+        event = resume_event(decided, step, decision)
+        box = outbox_key(run_id, step)
+        await store.outbox_put(box, event)
         await store.save_run(decided)
-        return Applied(resume_event(decided, step, decision))
+        return Applied(event, outbox=box)
     finally:
         await store.release(key, token)
 

@@ -14,7 +14,7 @@ import sys
 import httpx
 
 from ..adapters.broker_client import HTTPBroker
-from ..approvals import apply_decision
+from ..approvals import apply_decision, resume
 from ..errors import Unavailable
 from ..models.run import Decision
 from .connect import local_stack, local_store, target
@@ -56,7 +56,7 @@ async def _decide(args: argparse.Namespace) -> int:
     store, broker = local_store(args), HTTPBroker(broker_url)
     try:
         applied = await apply_decision(store, run_id=args.run, step=args.step, decision=decision, by=args.by)
-        await broker.send([applied.event])
+        pending = await resume(store, broker, applied)
     finally:
         await store.close()
         await broker.close()
@@ -64,4 +64,7 @@ async def _decide(args: argparse.Namespace) -> int:
         print(f"error: {applied.refused}; the step fails", file=sys.stderr)
         return 1
     print(f"run {args.run} step {args.step} {decision.value} by {args.by}")
+    if pending:
+        print(f"the run resumes within a housekeeping sweep: its resume event is recorded but not sent yet "
+              f"({pending})", file=sys.stderr)
     return 0

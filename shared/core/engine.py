@@ -307,10 +307,10 @@ def decide(*, run: Run, step: str, decision: Decision, by: str, now: str) -> Run
         raise Invalid(f"run {run.id} has no step {step!r}", field="step")
     state = run.state(step)
     approval = state.approval
+    if approval is not None and approval.decision is not None:
+        raise Invalid(f"step {step} of run {run.id} was already {approval.decision.value} by {approval.decidedBy}")
     if state.phase is not StepPhase.AWAITING_APPROVAL or approval is None:
         raise Invalid(f"step {step} of run {run.id} is not awaiting approval (it is {state.phase.value})")
-    if approval.decision is not None:
-        raise Invalid(f"step {step} of run {run.id} was already {approval.decision.value} by {approval.decidedBy}")
     if clock.parse(now) > clock.parse(approval.expiresAt):
         raise ApprovalExpired(f"the approval of step {step} expired at {approval.expiresAt}")
     run = run.model_copy(deep=True)

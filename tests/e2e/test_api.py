@@ -192,11 +192,11 @@ def test_agent_run_approve_deny_and_the_stream(env: ApiEnv) -> None:
     assert steps["remediate"]["approval"]["decision"] is None
 
     assert post(env, f"/api/v1/runs/{by_pod['web-1']}/steps/remediate/approve", {"by": "ana"}).json() == {
-        "run": by_pod["web-1"], "step": "remediate", "decision": "approved", "by": "ana"}
+        "run": by_pod["web-1"], "step": "remediate", "decision": "approved", "by": "ana", "resumed": True}
     denied = post(env, f"/api/v1/runs/{by_pod['web-2']}/steps/remediate/deny")
     assert denied.status_code == 200 and denied.json()["by"] == "api"
     again = post(env, f"/api/v1/runs/{by_pod['web-1']}/steps/remediate/approve")
-    assert again.status_code == 422 and "not awaiting approval" in again.json()["message"]
+    assert again.status_code == 422 and "already approved by ana" in again.json()["message"]
     assert post(env, "/api/v1/runs/nope/steps/remediate/approve").status_code == 404
     assert post(env, f"/api/v1/runs/{by_pod['web-1']}/steps/remediate/approve", {"by": 5}).status_code == 400
 

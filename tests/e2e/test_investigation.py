@@ -192,7 +192,7 @@ def test_approval_by_cli_and_denial_by_signed_link(env: tuple[Stack, ScriptedOpe
     done = stack.cli("approve", approved, "fix", "--by", "ana")
     assert done.stdout == f"run {approved} step fix approved by ana\n"
     again = stack.cli("approve", approved, "fix", check=False)
-    assert again.returncode == 1 and "not awaiting approval" in again.stderr
+    assert again.returncode == 1 and "already approved by ana" in again.stderr
 
     token = make_token(key=APPROVAL_KEY.encode(), run=denied, step="fix", decision=Decision.DENIED,
                        expires=2_000_000_000)
@@ -202,7 +202,7 @@ def test_approval_by_cli_and_denial_by_signed_link(env: tuple[Stack, ScriptedOpe
     forged = httpx.post(f"{stack.base}/approvals/{token[:-2]}xx", timeout=10)
     assert forged.status_code == 401 and "signature" in forged.json()["message"]
     resp = httpx.post(f"{stack.base}/approvals/{token}", timeout=10)
-    assert resp.status_code == 200 and resp.json() == {"run": denied, "step": "fix", "decision": "denied"}
+    assert resp.status_code == 200 and resp.json() == {"run": denied, "step": "fix", "decision": "denied", "resumed": True}
 
     def finished(run_id: str) -> dict[str, Any] | None:
         run = stack.json("runs", "get", run_id)

@@ -72,7 +72,7 @@ def test_decide_refuses_steps_not_waiting_and_second_answers() -> None:
     with pytest.raises(Invalid, match="has no step 'zz'"):
         engine.decide(run=wait.run, step="zz", decision=Decision.APPROVED, by="x", now=T2)
     run = engine.decide(run=wait.run, step="fix", decision=Decision.APPROVED, by="x", now=T2)
-    with pytest.raises(Invalid, match="not awaiting approval"):
+    with pytest.raises(Invalid, match="was already approved by x"):
         engine.decide(run=run, step="fix", decision=Decision.DENIED, by="y", now=T2)
 
 

@@ -20,7 +20,7 @@ from cutman import log as logs
 from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store
 from cutman.api import queries
-from cutman.approvals import apply_decision
+from cutman.approvals import apply_decision, resume
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond, respond_error
 from cutman.core import jsonlimits
 from cutman.errors import BadRequest, CutmanError, Invalid, NotFound
@@ -182,11 +182,14 @@ class ApiEndpoint:
         by = _decided_by(body)
         decision = Decision.APPROVED if verb == "approve" else Decision.DENIED
         applied = await apply_decision(self.store, run_id=run, step=step, decision=decision, by=by)
-        await self.broker.send([applied.event])
+        pending = await resume(self.store, self.broker, applied)
         if applied.refused:
             raise Invalid(f"{applied.refused}; the step fails")
-        logs.info(logger, "approval recorded", run=run, step=step, decision=decision.value, by=by)
-        return {"run": run, "step": step, "decision": decision.value, "by": by}
+        logs.info(logger, "approval recorded", run=run, step=step, decision=decision.value, by=by, pending=pending)
+        out: dict[str, Any] = {"run": run, "step": step, "decision": decision.value, "by": by, "resumed": not pending}
+        if pending:
+            out["pending"] = f"the resume event is recorded and the housekeeping sweep sends it ({pending})"
+        return out
 
 
 def _decided_by(body: bytes) -> str:

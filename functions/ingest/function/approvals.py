@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from cutman import log as logs
 from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store
-from cutman.approvals import APPROVAL_PATH, apply_decision
+from cutman.approvals import APPROVAL_PATH, apply_decision, resume
 from cutman.asgi import Receive, Scope, Send, read_body, respond, respond_error, respond_json
 from cutman.core.approval import verify_token
 from cutman.errors import CutmanError, Invalid, NotFound
@@ -57,8 +57,12 @@ class ApprovalEndpoint:
         await read_body(receive, limit=64 * 1024)
         applied = await apply_decision(self.store, run_id=grant.run, step=grant.step,
                                        decision=grant.decision, by="approval link")
-        await self.broker.send([applied.event])
+        pending = await resume(self.store, self.broker, applied)
         if applied.refused:
             raise Invalid(f"{applied.refused}; the step fails")
-        logs.info(logger, "approval recorded", run=grant.run, step=grant.step, decision=grant.decision.value)
-        await respond_json(send, 200, {"run": grant.run, "step": grant.step, "decision": grant.decision.value})
+        logs.info(logger, "approval recorded", run=grant.run, step=grant.step, decision=grant.decision.value,
+                  pending=pending)
+        out = {"run": grant.run, "step": grant.step, "decision": grant.decision.value, "resumed": not pending}
+        if pending:
+            out["pending"] = f"the resume event is recorded and the housekeeping sweep sends it ({pending})"
+        await respond_json(send, 200, out)

@@ -1,0 +1,53 @@
+"""Approving while the broker is down: the decision is kept, the CLI says what happened,
+and the run resumes once the broker is back (the housekeeping sweep sends the resume).
+
+The whole local stack (`cutman dev`) with the dev broker paused by SIGSTOP (alive, not
+answering: its ingress accepts connections and then says nothing), as in the issue. The
+CLI's broker call times out; the resume event stays in the outbox and the pinger's sweep
+(every 0.5 s here) sends it after SIGCONT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.test_approval_expiry import MANIFESTS
+from tests.e2e.test_walking_skeleton import payload
+from tests.stack import start_stack, stop_stack
+
+
+def test_approve_while_the_broker_is_paused(tmp_path: Path) -> None:
+    manifests = tmp_path / "gated.yaml"
+    manifests.write_text(MANIFESTS)
+    stack = start_stack(tmp_path, str(manifests), env={"CUTMAN_SWEEP_SECONDS": "0.5", "CUTMAN_LEASE_SECONDS": "2"})
+    broker = 0
+    try:
+        assert stack.post("/webhook/gated", payload("01-HighCPUUsage-firing-1alerts.json")).status_code == 200
+
+        def run(phase: str) -> dict[str, Any] | None:
+            runs = [r for r in stack.json("runs", "list") if r["phase"] == phase]
+            return stack.json("runs", "get", runs[0]["id"]) if runs else None
+
+        waiting = stack.wait_for(lambda: run("AwaitingApproval"), what="the run to wait for approval")
+        broker = stack.child_pid("broker")
+        os.kill(broker, signal.SIGSTOP)
+        approved = stack.cli("approve", waiting["id"], "restart", "--by", "ana", check=False)
+        assert approved.returncode == 0, approved.stderr
+        assert f"run {waiting['id']} step restart approved by ana" in approved.stdout
+        assert "resumes within a housekeeping sweep" in approved.stderr and "broker" in approved.stderr
+        again = stack.cli("approve", waiting["id"], "restart", "--by", "bob", check=False)
+        assert again.returncode == 1 and "already approved by ana" in again.stderr
+        os.kill(broker, signal.SIGCONT)
+        done = stack.wait_for(lambda: run("Succeeded"), timeout=40, what="the run to resume and finish")
+        assert done["id"] == waiting["id"]
+        step = done["steps"][0]
+        assert step["phase"] == "Succeeded" and step["attempts"] == 1 and step["output"].strip() == "restarting"
+    finally:
+        if broker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(broker, signal.SIGCONT)
+        stop_stack(stack)
