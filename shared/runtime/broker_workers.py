@@ -59,6 +59,9 @@ from cutman.runtime.delivery import (
 logger = log.get("cutman.broker")
 
 DEAD_MAXLEN = 10_000
+DEAD_EVENT_MAX = 64 * 1024
+"""Bytes of one dead-lettered event kept in the stream: with DEAD_MAXLEN entries the
+stream is bounded by bytes too (at most ~640 MiB, not 10,000 x 4 MiB)."""
 RECONNECT_DELAY = 1.0
 ACTIVITY_S = 10.0
 
@@ -319,7 +322,7 @@ class Workers:
                 )
                 dls_status = str(sent.status) if sent.status != NO_RESPONSE else sent.describe()
         record: dict[str, str] = {
-            Field.EVENT: dump_event(event),
+            Field.EVENT: _capped(dump_event(event)),
             Field.TRIGGER: trigger,
             Field.CODE: str(attempt.status),
             Field.DEST: url,
@@ -359,6 +362,20 @@ class Workers:
             except (Unavailable, NoGroup) as exc:
                 log.warning(logger, "cannot record delivery outcome yet; retrying", error=str(exc))
                 await asyncio.sleep(RECONNECT_DELAY)
+
+
+def _capped(text: str) -> str:
+    """The stored event, or only its attributes with a note when the whole is too big."""
+    if len(text) <= DEAD_EVENT_MAX:
+        return text
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text[:DEAD_EVENT_MAX]
+    for key in ("data", "data_base64"):
+        doc.pop(key, None)
+    doc["cutmantruncated"] = f"data dropped: the event was {len(text)} bytes (limit {DEAD_EVENT_MAX})"
+    return json.dumps(doc)[:DEAD_EVENT_MAX]
 
 
 def _log_attempt(url: str) -> Callable[[int, Attempt], None]:
