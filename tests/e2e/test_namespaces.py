@@ -110,7 +110,7 @@ def test_a_path_conflict_is_reported_and_resolves_when_the_first_source_goes(sta
     late = {**late, "metadata": {"name": "late", "namespace": "web"},
             "spec": {**late["spec"], "config": {"path": "/webhook/ops"}}}
     applied = stack.cli("apply", "-f", str(write(tmp_path / "late.yaml", [late])))
-    assert "source.cutman.dev/web/late configured" in applied.stdout
+    assert "source.cutman.dev/late created" in applied.stdout
     assert "not Ready: PathConflict: path /webhook/ops is already served by Source ops/am" in applied.stdout
     cond = ready(stack, "sources", "web", "late")
     assert (cond["status"], cond["reason"]) == ("False", "PathConflict")
@@ -120,7 +120,7 @@ def test_a_path_conflict_is_reported_and_resolves_when_the_first_source_goes(sta
     stack.wait_for(lambda: "[ns-e2e] ops/triage said ops-StillOps\n" in stack.lines, what="ops still serving")
 
     gone = stack.cli("delete", "-f", str(write(tmp_path / "first.yaml", [trio("ops")[2]])))
-    assert "source.cutman.dev/ops/am deleted" in gone.stdout
+    assert 'source.cutman.dev "am" deleted' in gone.stdout
     stack.wait_for(lambda: ready(stack, "sources", "web", "late").get("status") == "True",
                    what="web/late to turn Ready")
     assert stack.post("/webhook/ops", alert("NowWeb")).status_code == 200
