@@ -159,11 +159,18 @@ class SSE:
         self.ids: list[str] = []
         self.open = threading.Event()
         self.stop = False
+        self.ended: Exception | None = None
         self.thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
         self.thread.start()
         assert self.open.wait(20), "the stream did not open"
 
     def _read(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            self._follow(url, headers)
+        except httpx.TransportError as exc:
+            self.ended = exc  # the stack stopping ends the stream; tests read what came before
+
+    def _follow(self, url: str, headers: dict[str, str]) -> None:
         with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=60)) as resp:
             assert resp.headers["content-type"].startswith("text/event-stream")
             self.open.set()
