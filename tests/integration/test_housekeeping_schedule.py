@@ -10,6 +10,7 @@ never touches it. ingest's real sweep asks for a check once nothing is left, thr
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,11 @@ def test_ingest_sweep_asks_for_a_check_only_when_nothing_waits(tmp_path: Path) -
     rig = start_rig(tmp_path)
     try:
         rig.apply()
+        checks = {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+                  "metadata": {"name": "checks", "namespace": "default"},
+                  "spec": {"broker": "default", "subscriber": {"uri": rig.recorder.url},
+                           "filter": {"attributes": {"type": DRAINED}}}}
+        rig.redis_call(lambda r: r.hset("cm:triggers", "default/checks", json.dumps(checks)))
         rig.redis_call(lambda r: r.zadd("cm:approvals", {"run-9 fix": 4_000_000_000}))
         assert httpx.post(rig.url + "/housekeeping/approvals", json={}, timeout=30).json()["expired"] == 0
         time.sleep(1.0)

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
 from cutman import metrics
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
@@ -190,7 +189,8 @@ class Ingest(FunctionBase):
         self, key: str, spec: SourceSpec, headers: Mapping[str, str], raw: bytes
     ) -> dict[str, Any]:
         original = sourceevents.decode(spec.type, key, headers, raw)
-        await self.broker.send(await self._starting([sourceevents.event_for(original, key)]))
+        await self.broker.send([sourceevents.event_for(original, key)])
+        await self._starting()
         await self.store.count_events(key, 1)
         await self.store.record_source_events(key, [{"type": "source.event", "eventId": original.event_id}])
         metrics.EVENTS.labels(key, "source.event").inc()
@@ -209,12 +209,13 @@ class Ingest(FunctionBase):
         chosen = [(p, v) for p, v in zip(planned, verdicts) if v.decision.emits]
         fps = [p.claim.fingerprint for p, _ in chosen]
         try:
-            await self.broker.send(await self._starting(
-                [am.event_for(p, source, event_id=v.event_id) for p, v in chosen]))
+            await self.broker.send([am.event_for(p, source, event_id=v.event_id) for p, v in chosen])
         except CutmanError:
             await self.store.undo_dedupe(source, fps, token=token)
             raise
         await self.store.confirm_dedupe(source, fps, token=token)
+        if chosen:
+            await self._starting()
         await self.store.record_source_events(source, [
             {"type": "alert." + p.claim.status, "eventId": v.event_id, "decision": v.decision.value,
              "fingerprint": p.claim.fingerprint, "alertname": p.alert.alertname,
@@ -227,13 +228,16 @@ class Ingest(FunctionBase):
         return {"source": source, "alerts": len(payload.alerts), "filtered": filtered,
                 **{SUMMARY_KEY[d]: n for d, n in counts.items() if d in SUMMARY_KEY}}
 
-    async def _starting(self, events: list[CloudEvent]) -> list[CloudEvent]:
-        """Events that start runs bring, at most once a minute, a housekeeping check so the
-        reconciler schedules the sweep while the runs exist (cutman.core.housekeeping)."""
-        if events and await self.store.ask_once("housekeeping", HOUSEKEEPING_CHECK_S):
-            events = [*events, make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
-                                          data={"reason": "starting"})]
-        return events
+    async def _starting(self) -> None:
+        """Runs were started: at most once a minute, ask the reconciler to schedule the
+        housekeeping sweep while they exist (cutman.core.housekeeping). Best effort: it is
+        no part of the webhook's answer, and the next start or sweep asks again."""
+        try:
+            if await self.store.ask_once("housekeeping", HOUSEKEEPING_CHECK_S):
+                await self.broker.send([make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
+                                                   data={"reason": "starting"})])
+        except CutmanError as exc:
+            logs.warning(logger, "housekeeping check not sent", reason=exc.message)
 
     def _count(self, source: str, counts: dict[Decision, int], filtered: int) -> None:
         for decision, n in [*((d.value, n) for d, n in counts.items()), ("filtered", filtered)]:
