@@ -22,6 +22,7 @@ import httpx
 
 from .. import clock
 from ..adapters.store import RedisStore
+from ..errors import Unavailable
 from ..models.cloudevent import make_event, to_structured
 from ..models.events import EventType
 from ..models.manifests import Document, ManifestError, parse_resource
@@ -95,7 +96,12 @@ def apiserver_event(doc: Document, *, delete: bool = False) -> Any:
 
 def send_to_reconciler(info: StackInfo, doc: Document, *, delete: bool = False) -> tuple[int, dict[str, Any]]:
     msg = to_structured(apiserver_event(doc, delete=delete))
-    resp = httpx.post(info.services["cutman-reconciler"], headers=msg.headers, content=msg.body, timeout=30)
+    url = info.services["cutman-reconciler"]
+    try:
+        resp = httpx.post(url, headers=msg.headers, content=msg.body, timeout=30)
+    except httpx.TransportError as exc:
+        raise Unavailable(f"the reconciler at {url} did not answer ({type(exc).__name__}): "
+                          "is `cutman dev` running? Nothing was applied.") from None
     try:
         body = resp.json()
     except ValueError:
