@@ -1,8 +1,8 @@
 """The stack the API and browser tests look at: `cutman dev` with an API token and Secrets.
 
 Real components: `cutman dev` (its Redis, dev broker, the five functions), a webhook
-receiver in the test that refuses every delivery with 400 (a real HTTP server; its
-refusals become dead letters). Test double: the scripted OpenAI-compatible server
+receiver in the test that refuses every delivery with 400 (a real HTTP server,
+tests/receiver.py; its refusals become dead letters). Test double: the scripted OpenAI-compatible server
 (tests/openai_stub.py) in place of the paid model API.
 
 Secrets are applied with values the tests then grep for in every answer: the model's
@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.openai_stub import ScriptedOpenAI, answer, tool_calls
+from tests.receiver import Receiver, Reply
 from tests.stack import Stack, start_stack, stop_stack
 
 API_TOKEN = "api-token-7f3a9c0e1b2d4f6a"
@@ -45,37 +44,19 @@ def model(req: dict[str, Any]) -> dict[str, Any]:
     return answer(ANALYSIS, tokens=(200, 60))
 
 
-class Refuser:
+class Refuser(Receiver):
     """A webhook receiver that answers 400 to everything: its deliveries are dead-lettered."""
 
     def __init__(self) -> None:
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                outer.hits += 1
-                self.send_response(400)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"no")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(lambda _req: Reply(400, b"no"))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return super().url + "/hook"
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    @property
+    def hits(self) -> int:
+        return len(self.posts())
 
 
 def manifests(folder: Path, llm_url: str, refuse_url: str) -> None:

@@ -2,7 +2,7 @@
 conditional step with a nested agent, outputs, two sinks; and approvals by CLI and link.
 
 Real components: `cutman dev` (its Redis, dev broker, the five functions), a webhook
-receiver (a real HTTP server in this test) for the webhook sink. Test double: the
+receiver (a real HTTP server, tests/receiver.py) for the webhook sink. Test double: the
 scripted OpenAI-compatible server (tests/openai_stub.py) in place of the paid model API.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from cutman.core.approval import make_token
 from cutman.models.run import Decision
 
 from tests.openai_stub import ScriptedOpenAI, answer, tool_calls
+from tests.receiver import Receiver, Reply
 from tests.stack import Stack, start_stack, stop_stack
 
 API_KEY = "sk-e2e-0123456789abcdef"
@@ -39,34 +38,6 @@ def model(req: dict[str, Any]) -> dict[str, Any]:
     if not any(m["role"] == "tool" for m in req["messages"]):
         return tool_calls(("pod_info", {"pod": "web-1"}))
     return answer(ANALYSIS)
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[Any] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def manifests(folder: Path, llm_url: str, hook_url: str) -> None:
@@ -123,11 +94,11 @@ def alert(pod: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, ScriptedOpenAI, Receiver]]:
     tmp = tmp_path_factory.mktemp("investigation")
-    receiver = Receiver()
+    receiver = Receiver(lambda _req: Reply(204, b""))
     old = os.environ.get("CUTMAN_APPROVAL_KEY")
     os.environ["CUTMAN_APPROVAL_KEY"] = APPROVAL_KEY
     with ScriptedOpenAI(model) as llm:
-        manifests(tmp / "manifests", llm.url, receiver.url)
+        manifests(tmp / "manifests", llm.url, receiver.url + "/hook")
         stack = start_stack(tmp, str(tmp / "manifests"))
         try:
             yield stack, llm, receiver
@@ -163,8 +134,9 @@ def test_investigation_with_agents_conditional_outputs_and_two_sinks(env: tuple[
 
     line = "[inv] investigate web-1 is OOMKilled / raise memory to 512Mi\n"
     stack.wait_for(lambda: line in stack.lines, what="the stdout sink's line")
-    stack.wait_for(lambda: receiver.bodies, what="the webhook sink's POST")
-    assert receiver.bodies[0]["outputs"] == run["outputs"] and receiver.bodies[0]["phase"] == "Succeeded"
+    stack.wait_for(lambda: receiver.posts("/hook"), what="the webhook sink's POST")
+    posted = receiver.posts("/hook")[0].json()
+    assert posted["outputs"] == run["outputs"] and posted["phase"] == "Succeeded"
 
     details = stack.cli("runs", "get", run["id"]).stdout
     assert "tool pod_info {\"pod\": \"web-1\"}" in details and "remediate" in details and "Skipped" in details

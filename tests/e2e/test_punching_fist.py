@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from tests.alertmanager import Alertmanager, start_alertmanager
-from tests.integration.sink_harness import Receiver, Reply, Request
 from tests.openai_stub import ScriptedOpenAI, answer
+from tests.receiver import Receiver, Reply, Request
 from tests.stack import Stack, start_stack, stop_stack
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "punching-fist"

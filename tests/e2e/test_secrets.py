@@ -8,7 +8,7 @@ and query string. Afterwards every byte cutman kept or wrote is searched for eve
 
 Real components: `cutman dev` as a subprocess (its own password-protected redis-server
 with an AOF, the dev broker, the five functions), dash, coreutils and jq in the steps.
-The webhook's remote is a local receiver over real HTTP (tests/integration/sink_harness).
+The webhook's remote is a local receiver over real HTTP (tests/receiver.py).
 Events are covered by the dev broker's Redis streams and by the AOF, which holds every
 XADD the broker made.
 """
@@ -28,7 +28,7 @@ import redis
 import yaml
 from cutman.runtime.stack import StackInfo
 
-from tests.integration.sink_harness import Receiver
+from tests.receiver import Receiver
 from tests.stack import REPO, Stack, start_stack, stop_stack
 
 PW = "Zq9-hunter2/s3cr3t+v@lue-suffix"

@@ -3,7 +3,7 @@
 Real components: `cutman dev` (its own redis-server, the dev broker, the five functions)
 as a subprocess, the `cutman` command, and Alertmanager payloads captured from a real
 Alertmanager. Slack, PagerDuty and a customer's webhook are paid or remote services:
-local receivers over real HTTP (tests/integration/sink_harness.Receiver) that check the
+local receivers over real HTTP (tests/receiver.Receiver) that check the
 bearer token, routing key and HMAC signature they get.
 """
 
@@ -20,7 +20,7 @@ import redis
 from cutman.runtime.stack import StackInfo
 
 from tests.e2e.test_walking_skeleton import payload
-from tests.integration.sink_harness import Receiver, Reply, Request
+from tests.receiver import Receiver, Reply, Request
 from tests.stack import Stack, start_stack, stop_stack
 
 SLACK_TOKEN = "xoxb-e2e-9999-8888-feedfacecafe"

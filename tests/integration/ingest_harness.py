@@ -4,8 +4,8 @@ Each piece is a real process or server the fault tests can stop and start again 
 same port: redis-server, `python -m cutman.runtime.broker`, and the ingest function
 served by func-python (`python -m cutman.runtime.serve ingest`) with K_SINK pointing at
 the broker. Sources are applied through the reconciler's own `Reconciler.apply` against
-the same Redis; a Trigger without filter sends every event the broker accepts to
-`Recorder`, a threaded HTTP server in the test that records CloudEvent headers.
+the same Redis; a Trigger that leaves out only housekeeping checks sends every event the broker accepts to
+`Recorder`, a real HTTP server in the test (tests/receiver.py) that records CloudEvent headers.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,47 +33,34 @@ from cutman.runtime.redis_server import (
     wait_for_http,
 )
 
+from tests.receiver import Receiver, Reply
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-class Recorder:
-    """A real HTTP subscriber: records the headers (and body, by ce-id) of every event delivered to it."""
+class Recorder(Receiver):
+    """A real HTTP subscriber: records the headers (and body, by ce-id) of every event delivered to it.
+
+    It answers 200 with no body, so the broker never takes the answer for a reply event.
+    """
 
     def __init__(self) -> None:
-        self.events: list[dict[str, str]] = []
-        self.bodies: dict[str, bytes] = {}
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with outer.lock:
-                    outer.events.append({k.lower(): v for k, v in self.headers.items()})
-                    outer.bodies[self.headers.get("ce-id", "")] = body
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(lambda _req: Reply(200, b""))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return super().url + "/"
+
+    @property
+    def events(self) -> list[dict[str, str]]:
+        return [r.headers for r in self.posts()]
+
+    @property
+    def bodies(self) -> dict[str, bytes]:
+        return {r.headers.get("ce-id", ""): r.body for r in self.posts()}
 
     def of_type(self, kind: str) -> list[dict[str, str]]:
-        with self.lock:
-            return [e for e in self.events if e.get("ce-type") == kind]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        return [e for e in self.events if e.get("ce-type") == kind]
 
 
 @dataclass

@@ -3,26 +3,22 @@
 The sink function runs as `cutman dev` runs it (`python -m cutman.runtime.serve sink`, a
 subprocess) against a real Redis; events are posted the way the broker posts them
 (binary CloudEvents). Remote services we cannot run here (Slack, PagerDuty, Jira, a
-customer's webhook) are `Receiver`s: real HTTP servers on loopback that record every
-request and answer from a handler the test writes, speaking each API's documented wire
-format. No doubles of our code.
+customer's webhook) are `Receiver`s (tests/receiver.py): real HTTP servers on loopback
+that record every request and answer from a handler the test writes, speaking each API's
+documented wire format. No doubles of our code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -34,6 +30,7 @@ from cutman.models.resources import WorkflowSpec
 from cutman.models.run import Run, RunPhase
 from cutman.runtime.redis_server import free_port, wait_for_port
 
+from tests.receiver import Receiver
 from tests.stack import REPO
 
 NS = "ops"
@@ -41,76 +38,6 @@ ALERT = {"alertname": "HighCPU", "severity": "critical", "summary": "CPU is high
          "labels": {"alertname": "HighCPU", "severity": "critical", "pod": "web-1"},
          "annotations": {"summary": "CPU is high"}, "fingerprint": "fp-1",
          "startsAt": "2026-12-01T10:00:00Z"}
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class Receiver:
-    """A real HTTP server: records each request, answers with `handler(request)`."""
-
-    def __init__(self, handler: Callable[[Request], Reply] | None = None) -> None:
-        self.requests: list[Request] = []
-        self.handler = handler or (lambda r: Reply())
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                url = urlsplit(self.path)
-                req = Request(self.command, url.path, parse_qs(url.query),
-                              {k.lower(): v for k, v in self.headers.items()}, body)
-                with owner._lock:
-                    owner.requests.append(req)
-                reply = owner.handler(req)
-                if reply.delay:
-                    time.sleep(reply.delay)
-                payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                for k, v in {"content-type": "application/json", **reply.headers}.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = _any
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def posts(self, path: str | None = None) -> list[Request]:
-        with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass

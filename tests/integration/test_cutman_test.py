@@ -2,7 +2,7 @@
 
 The CLI runs as a subprocess with REDIS_URL pointing nowhere and no `cutman dev`, so a
 hidden dependency on either fails the test. Real components: /bin/sh for cli steps; a
-real HTTP receiver (tests/integration/sink_harness.Receiver) standing for the webhook a
+real HTTP receiver (tests/receiver.Receiver) standing for the webhook a
 sink would call, which must receive nothing; the scripted OpenAI-compatible server
 (tests/openai_stub.py, the double for the paid model API) for the real-endpoint path.
 """
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.integration.sink_harness import Receiver
 from tests.openai_stub import ScriptedOpenAI, answer, sequence, tool_calls
+from tests.receiver import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
 ALERT = REPO / "deploy/examples/alert.json"

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from cutman.runtime.redis_server import stop_process
 
-from tests.integration.sink_harness import ALERT, Receiver, SinkRig, start_sink, until
+from tests.integration.sink_harness import ALERT, SinkRig, start_sink, until
+from tests.receiver import Receiver
 
 HOSTILE = ['", "admin": true, "x": "', "two\nlines", 'tab\tquote" }', "\\", "\u2028 \x01"]
 

@@ -22,7 +22,8 @@ from cutman.models.run import RunPhase
 from cutman.runtime.redis_server import stop_process
 from cutman.sinks.delivery import LEASE_MARGIN_S, sweep_sink_deliveries
 
-from tests.integration.sink_harness import NS, Receiver, Reply, SinkRig, concurrently, start_sink
+from tests.integration.sink_harness import NS, SinkRig, concurrently, start_sink
+from tests.receiver import Receiver, Reply
 
 
 @pytest.fixture

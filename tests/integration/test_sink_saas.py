@@ -18,14 +18,8 @@ from typing import Any
 import pytest
 from cutman.runtime.redis_server import RedisServer, stop_process
 
-from tests.integration.sink_harness import (
-    Receiver,
-    Reply,
-    Request,
-    SinkRig,
-    concurrently,
-    start_sink,
-)
+from tests.integration.sink_harness import SinkRig, concurrently, start_sink
+from tests.receiver import Receiver, Reply, Request
 
 TOKEN = "xoxb-test-1111-2222-abcdefabcdef"
 ROUTING = "R0UT1NGKEY0123456789abcdefabcdef"
