@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
+from cutman.runtime.redis_server import free_port, wait_for_port
+
+from tests.peers import Peer
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
-@dataclass
-class Alertmanager:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Alertmanager(Peer):
+    """A running Alertmanager: a Peer that alerts can be fired at and resolved through its v2 API."""
 
     def fire(self, labels: dict[str, str], annotations: dict[str, str] | None = None) -> None:
         self._post([{"labels": labels, "annotations": annotations or {},
@@ -37,9 +32,6 @@ class Alertmanager:
     def _post(self, alerts: list[dict[str, Any]]) -> None:
         resp = httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=10)
         resp.raise_for_status()
-
-    def stop(self) -> None:
-        stop_process(self.proc, timeout=10)
 
 
 def _iso(t: datetime) -> str:

@@ -16,6 +16,9 @@ PUSHGATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgatewa
 
 @dataclass
 class Peer:
+    """A server process of someone else's on a loopback port (tests/alertmanager.py and
+    tests/prometheus.py start theirs as Peers too)."""
+
     proc: subprocess.Popen[bytes]
     port: int
 

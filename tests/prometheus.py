@@ -9,27 +9,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import yaml
-from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
+from cutman.runtime.redis_server import free_port, wait_for_port
+
+from tests.peers import Peer
 
 BINARY = shutil.which("prometheus")
 
 
-@dataclass
-class Prometheus:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process(self.proc, timeout=10)
+Prometheus = Peer  # a running prometheus: its url, stop()
 
 
 def start_prometheus(tmp: Path, *, timeout: float = 30.0) -> Prometheus:
