@@ -135,17 +135,8 @@ apiVersion: cutman.dev/v1alpha1
 kind: Source
 metadata: {name: am}
 spec: {type: webhook, config: {path: /hook}, triggerWorkflow: broken}
----
-apiVersion: cutman.dev/v1alpha1
-kind: Workflow
-metadata: {name: broken}
-spec:
-  steps:
-    - {name: ok, type: cli, command: "echo fine"}
-    - {name: boom, type: cli, command: "echo oops >&2; exit 3"}
-    - {name: never, type: cli, command: "echo never"}
 """)
-    s = start_stack(tmp_path, str(wf))
+    s = start_stack(tmp_path, str(wf), str(REPO / "tests/fixtures/workflows/failing.yaml"))
     try:
         assert s.post("/hook", payload("02-PodCrashLooping-firing-1alerts.json")).status_code == 200
         runs = s.wait_for(lambda: finished_runs(s), what="the failed run")

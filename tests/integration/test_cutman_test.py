@@ -52,29 +52,16 @@ def test_the_example_workflow_runs_offline_and_its_sink_is_shown(tmp_path: Path)
     assert as_json["sinkPreviews"]["console"]["requests"][0].startswith("stdout: [cutman] triage run")
 
 
-FAILING = """
-apiVersion: cutman.dev/v1alpha1
-kind: Workflow
-metadata: {name: broken}
-spec:
-  steps:
-    - {name: ok, type: cli, command: "echo fine"}
-    - {name: boom, type: cli, command: "echo oops >&2; exit 3"}
-    - {name: never, type: cli, command: "echo never"}
-  outputs:
-    - {name: first, value: "{{ .steps.ok.output | trim }}"}
-"""
+FAILING = REPO / "tests/fixtures/workflows/failing.yaml"
 
 
 def test_a_failing_workflow_fails_the_test_and_can_be_expected_to(tmp_path: Path) -> None:
-    wf = tmp_path / "broken.yaml"
-    wf.write_text(FAILING)
-    done = cutman_test("-f", str(wf), "--alert", str(ALERT))
+    done = cutman_test("-f", str(FAILING), "--alert", str(ALERT))
     assert done.returncode == 1
     assert "  boom   Failed" in done.stdout and "exit code 3: oops" in done.stdout
     assert "Failed in " in done.stdout and ": step boom failed: exit code 3: oops" in done.stdout
     assert "never" not in done.stdout.split("Failed in")[0].split("boom")[1], "steps after the failure do not run"
-    expected = cutman_test("-f", str(wf), "--alert", str(ALERT), "--expect", "phase=Failed",
+    expected = cutman_test("-f", str(FAILING), "--alert", str(ALERT), "--expect", "phase=Failed",
                            "--expect", "steps.boom.exitCode=3", "--expect", "steps.never.phase=Pending",
                            "--expect", "outputs.first=fine")
     assert expected.returncode == 0, expected.stdout
@@ -194,12 +181,13 @@ spec:
 
 
 def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
+    failing = FAILING.read_text()
     typo = tmp_path / "typo.yaml"
-    typo.write_text(FAILING.replace("command:", "comand:", 1))
+    typo.write_text(failing.replace("command:", "comand:", 1))
     bad = cutman_test("-f", str(typo), "--alert", str(ALERT))
     assert bad.returncode == 2 and "spec.steps[0].comand: unknown field" in bad.stderr
     two = tmp_path / "two.yaml"
-    two.write_text(FAILING + "---" + FAILING.replace("name: broken", "name: other"))
+    two.write_text(failing + "---\n" + failing.replace("name: broken", "name: other"))
     assert "pick one with --workflow" in cutman_test("-f", str(two), "--alert", str(ALERT)).stderr
     assert cutman_test("-f", str(two), "--alert", str(ALERT), "--workflow", "other",
                        "--expect", "phase=Failed").returncode == 0
