@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from cutman.runtime.redis_server import free_port
 
+from tests.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,14 +71,8 @@ class Stack:
         raise AssertionError(f"no running child {name} of cutman dev")
 
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = probe()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; cutman dev said:\n"
-                             + "".join(self.lines[-40:]))
+        return wait_for(probe, timeout=timeout, what=what, interval=0.1,
+                        detail=lambda: "; cutman dev said:\n" + "".join(self.lines[-40:]))
 
 
 def start_stack(tmp: Path, *files: str, env: dict[str, str] | None = None) -> Stack:

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ import httpx
 import pytest
 import redis
 from cutman.runtime.redis_server import free_port, stop_process, wait_for_port
+
+from tests.waiting import wait_for
 
 DEADLINE = 15.0
 FAST = {"backoffPolicy": "linear", "backoffDelay": "PT0.05S"}
@@ -251,13 +252,8 @@ def post(
 def wait_until(
     check: Callable[[], Any], what: str, broker: BrokerProcess, timeout: float = DEADLINE
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}; broker log tail:\n{broker.tail()}")
+    return wait_for(check, timeout=timeout, what=what, interval=0.02,
+                    detail=lambda: f"; broker log tail:\n{broker.tail()}")
 
 
 def drained(r: redis.Redis, broker: str = "default/default") -> bool:

@@ -14,7 +14,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +124,3 @@ def concurrently(fn: Callable[[], httpx.Response], n: int = 4) -> list[httpx.Res
         return [f.result() for f in [pool.submit(fn) for _ in range(n)]]
 
 
-def until(probe: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

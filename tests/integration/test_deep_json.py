@@ -26,8 +26,9 @@ import pytest
 from cutman.core.jsonlimits import MAX_DEPTH
 from cutman.models.run import RunPhase
 
-from tests.integration.ingest_harness import IngestRig, am_payload, source, start_rig, wait_for
+from tests.integration.ingest_harness import IngestRig, am_payload, source, start_rig
 from tests.steps import run_workflow
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,9 +21,10 @@ from cutman.adapters.store import RedisStore
 from cutman.core.housekeeping import PINGSOURCE
 from cutman.runtime.loader import load
 
-from tests.integration.ingest_harness import start_rig, wait_for
+from tests.integration.ingest_harness import start_rig
 from tests.k8s_schema import errors, knative_schemas
 from tests.kube_emulator import kube_api
+from tests.waiting import wait_for
 
 INSTALL = "cutman"
 DRAINED = "dev.cutman.housekeeping.check"

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.ingest_harness import alert, am_payload, source, start_rig, wait_for
+from tests.integration.ingest_harness import alert, am_payload, source, start_rig
+from tests.waiting import wait_for
 
 BIG_BODY_LIMIT = str(16 * 1024 * 1024)
 

@@ -13,7 +13,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from tests.integration.ingest_harness import alert, am_payload, source, start_rig, storm, wait_for
+from tests.integration.ingest_harness import alert, am_payload, source, start_rig, storm
+from tests.waiting import wait_for
 
 N = 1000
 

@@ -18,15 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.ingest_harness import (
-    IngestRig,
-    alert,
-    am_payload,
-    source,
-    start_rig,
-    storm,
-    wait_for,
-)
+from tests.integration.ingest_harness import IngestRig, alert, am_payload, source, start_rig, storm
+from tests.waiting import wait_for
 
 FIRING = "dev.cutman.alert.firing"
 

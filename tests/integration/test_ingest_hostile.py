@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.ingest_harness import IngestRig, source, start_rig, wait_for
+from tests.integration.ingest_harness import IngestRig, source, start_rig
+from tests.waiting import wait_for
 
 LIMIT = 16384
 HOSTILE = st.sampled_from([

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from cutman.models.cloudevent import make_event, to_binary, to_structured
 
-from tests.integration.ingest_harness import IngestRig, secret, start_rig, wait_for
+from tests.integration.ingest_harness import IngestRig, secret, start_rig
+from tests.waiting import wait_for
 
 EVENT = "dev.cutman.source.event"
 

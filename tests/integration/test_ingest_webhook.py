@@ -14,15 +14,8 @@ import pytest
 from cutman.core.auth import sign
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.ingest_harness import (
-    IngestRig,
-    alert,
-    am_payload,
-    secret,
-    source,
-    start_rig,
-    wait_for,
-)
+from tests.integration.ingest_harness import IngestRig, alert, am_payload, secret, source, start_rig
+from tests.waiting import wait_for
 
 FIRING, RESOLVED = "dev.cutman.alert.firing", "dev.cutman.alert.resolved"
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from cutman.runtime.redis_server import stop_process
 
-from tests.integration.sink_harness import ALERT, SinkRig, start_sink, until
+from tests.integration.sink_harness import ALERT, SinkRig, start_sink
 from tests.receiver import Receiver
+from tests.waiting import wait_for
 
 HOSTILE = ['", "admin": true, "x": "', "two\nlines", 'tab\tquote" }', "\\", "\u2028 \x01"]
 
@@ -53,6 +54,6 @@ def test_stdout_template_escapes_labels(redis_url: str, tmp_path: Path) -> None:
         assert rig.deliver("out").status_code == 200
     finally:
         stop_process(proc, timeout=10)
-    lines = until(lambda: [ln for ln in rig.log.read_text().splitlines() if ln.startswith('{"text"')],
-                  what="the stdout sink's line")
+    lines = wait_for(lambda: [ln for ln in rig.log.read_text().splitlines() if ln.startswith('{"text"')],
+                     what="the stdout sink's line")
     assert json.loads(lines[0]) == {"text": '", "admin": true, "y": "\nz'}

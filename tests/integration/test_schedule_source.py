@@ -16,7 +16,8 @@ import pytest
 from cutman.errors import Invalid
 from cutman.runtime.redis_server import free_port
 
-from tests.integration.ingest_harness import Proc, start_rig, wait_for
+from tests.integration.ingest_harness import Proc, start_rig
+from tests.waiting import wait_for
 
 
 def schedule(cron: str, **config: object) -> dict[str, object]:

@@ -19,8 +19,9 @@ from cutman.runtime.redis_server import RedisServer, stop_process
 
 from tests.alertmanager import BINARY as AM_BINARY
 from tests.alertmanager import Alertmanager, start_alertmanager
-from tests.integration.sink_harness import SinkRig, concurrently, start_sink, until
+from tests.integration.sink_harness import SinkRig, concurrently, start_sink
 from tests.peers import PUSHGATEWAY, Peer, start_moto_s3, start_pushgateway
+from tests.waiting import wait_for
 
 LABELS = {"alertname": "HighCPU", "severity": "critical", "pod": "web-1", "namespace": "shop"}
 
@@ -49,8 +50,8 @@ def am(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
 def am_alert(am: Alertmanager, labels: dict[str, str]) -> dict[str, Any]:
     """The alert as the run holds it (what ingest recorded from the webhook)."""
     am.fire(labels, {"summary": "CPU is high"})
-    [live] = until(lambda: [a for a in httpx.get(f"{am.url}/api/v2/alerts").json() if a["labels"] == labels],
-                   what="the fired alert")
+    [live] = wait_for(lambda: [a for a in httpx.get(f"{am.url}/api/v2/alerts").json() if a["labels"] == labels],
+                      what="the fired alert")
     return {"alertname": labels["alertname"], "status": "firing", "labels": labels,
             "annotations": live["annotations"], "startsAt": live["startsAt"], "fingerprint": live["fingerprint"]}
 
@@ -96,8 +97,8 @@ def test_silence_is_listed_and_made_once(rig: SinkRig, am: Alertmanager) -> None
     ours = [s for s in httpx.get(f"{am.url}/api/v2/silences").json() if "run-silence" in s["comment"]]
     assert len(ours) == 1 and ours[0]["status"]["state"] == "active" and ours[0]["createdBy"] == "cutman"
     assert {m["name"]: m["value"] for m in ours[0]["matchers"]} == labels
-    until(lambda: [a for a in httpx.get(f"{am.url}/api/v2/alerts").json()
-                   if a["labels"] == labels and a["status"]["state"] == "suppressed"], what="the silenced alert")
+    wait_for(lambda: [a for a in httpx.get(f"{am.url}/api/v2/alerts").json()
+                      if a["labels"] == labels and a["status"]["state"] == "suppressed"], what="the silenced alert")
 
 
 def test_resolve_ends_the_alerts_the_template_matches(rig: SinkRig, am: Alertmanager) -> None:
@@ -114,7 +115,7 @@ def test_resolve_ends_the_alerts_the_template_matches(rig: SinkRig, am: Alertman
     assert active(am, labels)
     rig.run("run-yes", alert=alert, outputs={"auto_resolved": "true"})
     assert rig.deliver("am", "run-yes").json()["detail"] == "resolved 1 alert(s)"
-    until(lambda: not active(am, labels), what="the resolved alert to end")
+    wait_for(lambda: not active(am, labels), what="the resolved alert to end")
     assert active(am, other)
 
 
