@@ -20,11 +20,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cloudevents.core.v1.event import CloudEvent
 
 from . import clock
-from .adapters.broker_client import Broker
 from .adapters.store import Store, lease_key
 from .core import engine, ids
 from .core.approval import make_token
@@ -32,6 +32,9 @@ from .errors import Conflict, CutmanError, NotFound
 from .models.cloudevent import make_event
 from .models.events import EventType, Ext
 from .models.run import Decision, Run, StepPhase
+
+if TYPE_CHECKING:  # the HTTP client (aiohttp) is ingest's; step functions only reply
+    from .adapters.broker_client import Broker
 
 APPROVAL_PATH = "/approvals/"
 

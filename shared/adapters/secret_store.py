@@ -14,25 +14,33 @@ Without a key they are stored as given (a `cm1:` prefix tells sealed values apar
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import CutmanError
 from .redisbase import RedisBase, wrap
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 SEALED = "cm1:"
 SECRET_KEY_CFG = "CUTMAN_SECRET_KEY"
 
 
 def new_secret_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode()
 
 
 class Sealer:
+    """Fernet over one key. `cryptography` is imported here, not with the module: only a
+    process given a key (local mode) pays its import, not every function's cold start."""
+
     def __init__(self, key: str) -> None:
+        from cryptography.fernet import Fernet
+
         try:
-            self._fernet = Fernet(key.encode())
+            self._fernet: Fernet = Fernet(key.encode())
         except ValueError:
             raise ValueError(f"{SECRET_KEY_CFG} must be 32 url-safe base64-encoded bytes") from None
 
@@ -40,6 +48,8 @@ class Sealer:
         return SEALED + self._fernet.encrypt(value.encode("utf-8", "surrogatepass")).decode()
 
     def open(self, value: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(value[len(SEALED):].encode()).decode("utf-8", "surrogatepass")
         except InvalidToken:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from ..errors import Invalid
@@ -68,6 +67,8 @@ def parse_resource(body: dict[str, Any], *, where: str = "document") -> Resource
 
 
 def iter_documents(text: str, *, origin: str) -> Iterator[Document]:
+    import yaml  # imported here: the functions load this module, and only the CLI parses YAML
+
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
