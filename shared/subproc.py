@@ -11,6 +11,12 @@ Large data reaches the child as files (`files`: 0600, in a 0700 folder removed w
 scratch directory), never as one environment variable: Linux refuses an argument or
 environment string over 128 KiB and the whole exec over ARG_MAX ("Argument list too
 long"). `exec_problem` says, before exec, what would not fit.
+
+The scratch directory is made under `CUTMAN_SCRATCH_DIR` (an absolute path; default the
+system temporary folder). `cutman dev` points it at /dev/shm: on this repo's ext4 (with
+`discard`) the two mkdir/rmdir pairs of a step cost 1-5 ms, a third of the e2e latency,
+against 0.2 ms on tmpfs. It is not the default everywhere because a container's
+/dev/shm is often 64 MB, which a step writing large files in its HOME would fill.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ DEFAULT_OUTPUT_LIMIT = 64 * 1024
 SHELL = "/bin/dash"
 MAX_ARG_STRLEN = 128 * 1024  # Linux: one argv or "NAME=value" string, NUL included
 MAX_EXEC_BYTES = 1024 * 1024  # argv + environment together; ARG_MAX is 2 MiB with an 8 MiB stack
+SCRATCH_ENV = "CUTMAN_SCRATCH_DIR"
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,20 @@ def exec_problem(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     return None
 
 
+def scratch_root(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Where step scratch directories go (`CUTMAN_SCRATCH_DIR`), None for the system default.
+
+    Read at each spawn so a test can set it; a relative path is refused rather than
+    resolved against whatever the function's working directory is.
+    """
+    root = environ.get(SCRATCH_ENV, "").strip()
+    if not root:
+        return None
+    if not os.path.isabs(root):
+        raise ValueError(f"{SCRATCH_ENV}={root!r}: must be an absolute path")
+    return root
+
+
 def _write_files(cwd: str, files: Mapping[str, tuple[str, bytes]]) -> dict[str, str]:
     if not files:
         return {}
@@ -97,7 +118,11 @@ async def run_capped(argv: list[str], *, env: dict[str, str], timeout_s: float, 
     `files` maps an environment variable to (file name, content): each is written 0600
     and the variable holds its path.
     """
-    with tempfile.TemporaryDirectory(prefix="cutman-step-") as cwd:
+    try:
+        root = scratch_root()
+    except ValueError as exc:
+        return ProcResult(None, "", "", 0, 0, False, start_error=f"cannot start {argv[0]}: {exc}")
+    with tempfile.TemporaryDirectory(prefix="cutman-step-", dir=root) as cwd:
         env = {"HOME": cwd, **env, **_write_files(cwd, files or {})}
         problem = exec_problem(argv, env)
         if problem:

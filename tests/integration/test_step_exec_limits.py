@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cutman.models.run import RunPhase, StepPhase
 from cutman.subproc import MAX_ARG_STRLEN
 
@@ -103,3 +104,26 @@ def test_a_value_copied_into_arithmetic_cannot_run_under_dash(redis_url: str, tm
     assert not canary.exists()
     assert run.phase is RunPhase.FAILED
     assert "Illegal number" in (run.state("calc").error or "")
+
+
+def test_steps_run_in_a_scratch_folder_under_cutman_scratch_dir(redis_url: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cutman dev` puts scratch folders on tmpfs (CUTMAN_SCRATCH_DIR): the step's HOME and
+    its alert file are under it, and the folder is gone after the step."""
+    root = tmp_path / "scratch"
+    root.mkdir()
+    monkeypatch.setenv("CUTMAN_SCRATCH_DIR", str(root))
+    spec = {"steps": [{"name": "where", "type": "cli", "command": 'printf "%s %s" "$HOME" "$CUTMAN_ALERT_FILE"'}]}
+    run = run_workflow(redis_url, spec, alert={"alertname": "Scratch"})
+    assert run.phase is RunPhase.SUCCEEDED, run.error
+    home, alert_file = run.state("where").output.split()
+    assert Path(home).parent == root and alert_file.startswith(home + "/")
+    assert list(root.iterdir()) == [], "the scratch folder is removed after the step"
+
+
+def test_a_relative_cutman_scratch_dir_fails_the_step_with_the_reason(redis_url: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUTMAN_SCRATCH_DIR", "scratch")
+    run = run_workflow(redis_url, {"steps": [{"name": "s", "type": "cli", "command": "true"}]})
+    assert run.state("s").phase is StepPhase.FAILED
+    assert run.state("s").error is not None and "CUTMAN_SCRATCH_DIR='scratch': must be an absolute path" in run.state("s").error
