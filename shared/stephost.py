@@ -157,11 +157,8 @@ class StepHost:
         run_id, step = ext(event, Ext.RUN), ext(event, Ext.STEP)
         if not run_id or not step:
             raise BadRequest("step.requested needs the `run` and `step` extensions")
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise NotFound(f"run {run_id} does not exist (expired or never started)")
         with logs.bind(run=run_id, step=step, event=event.get_id()):
-            return await self.run_step(run=run, step=step)
+            return await self.run_step(run_id=run_id, step=step)
 
     async def _expire_if_overdue(self, run: Run) -> CloudEvent | None:
         """Whichever function next touches a stuck run fails it, with the reason."""
@@ -188,7 +185,7 @@ class StepHost:
                 return expired
             action = engine.action_of(run.start, run)
             if isinstance(action, engine.RunStep) and action.executor is self.executor.step_type:
-                return await self.run_step(run=run, step=action.step)
+                return await self.run_step(run_id=run.id, step=action.step)
             return reply_for(run, action)
 
     async def _create(self, *, run_id: str, workflow: str, event: CloudEvent) -> Run:
@@ -228,8 +225,11 @@ class StepHost:
             raise Conflict(f"run {run_id} vanished while starting")
         return existing
 
-    async def run_step(self, *, run: Run, step: str) -> CloudEvent:
-        if run.spec.step(step) is None:
+    async def _settled(self, run: Run, step: str) -> CloudEvent | None:
+        """The reply when the step needs no run: it finished (the recorded decision), the
+        run is over, or it is overdue (failed now). Refuses an unknown or foreign step."""
+        spec = run.spec.step(step)
+        if spec is None:
             raise BadRequest(f"workflow {run.workflow} has no step {step!r}")
         replayed = engine.replay(run=run, step=step)
         if replayed is not None:
@@ -239,22 +239,35 @@ class StepHost:
         expired = await self._expire_if_overdue(run)
         if expired is not None:
             return expired
-        spec = run.spec.step(step)
-        assert spec is not None
         if spec.executor is not self.executor.step_type:
             raise BadRequest(f"step {step} is a {spec.executor.value} step, not {self.executor.step_type.value}")
-        token, key = uuid.uuid4().hex, lease_key(run.id, step)
-        if not await self.store.acquire(key, token, self.lease_s):
-            left = await self.store.lease_ttl(key)
-            raise Conflict(f"step {step} of run {run.id} is already running", retry_after=left or 1.0)
+        return None
+
+    async def run_step(self, *, run_id: str, step: str) -> CloudEvent:
+        """Run a step under its lease. The lease is taken and the run read in one round
+        trip (`hold_step`), and the result saved and the lease dropped in one more
+        (`finish_step`): a step costs three round trips with the save that marks it Running."""
+        token = uuid.uuid4().hex
+        held, fresh, left = await self.store.hold_step(run_id, step, token, self.lease_s)
+        if not held:
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist (expired or never started)")
+            settled = await self._settled(run, step)
+            if settled is not None:
+                return settled
+            raise Conflict(f"step {step} of run {run_id} is already running", retry_after=left or 1.0)
+        key = lease_key(run_id, step)
         lease = _Lease(self.store, key, token, self.lease_s)
+        released = False
         try:
-            fresh = await self.store.get_run(run.id)
             if fresh is None:
-                raise NotFound(f"run {run.id} disappeared")
-            replayed = engine.replay(run=fresh, step=step)
-            if replayed is not None:
-                return reply_for(fresh, replayed)
+                raise NotFound(f"run {run_id} does not exist (expired or never started)")
+            settled = await self._settled(fresh, step)
+            if settled is not None:
+                return settled
+            spec = fresh.spec.step(step)
+            assert spec is not None
             given_up = recovery.interrupted(run=fresh, step=step, now=self.now())
             if given_up is not None:
                 await self.store.save_run(given_up.run)
@@ -263,7 +276,7 @@ class StepHost:
             gate = engine.gate(run=fresh, step=step, now=self.now(), ttl_minutes=self.approvals.ttl_minutes)
             if isinstance(gate, engine.AwaitApproval):
                 await self.store.save_run(gate.run)
-                await self.store.track_approval(run.id, step, clock.parse(gate.expires_at).timestamp())
+                await self.store.track_approval(run_id, step, clock.parse(gate.expires_at).timestamp())
                 logs.info(logger, "step awaits approval", expires=gate.expires_at)
                 return awaiting_event(gate, self.approvals)
             if isinstance(gate, engine.Advance):
@@ -275,14 +288,15 @@ class StepHost:
             logs.info(logger, "step started", attempt=running.state(step).attempts)
             async with lease.kept():
                 outcome = await self._execute(running, spec.work)
-            if lease.lost or not await self.store.renew(key, token, self.lease_s):
-                raise Conflict(f"step {step} of run {run.id} was taken over while it ran; its result is dropped")
             advance = engine.complete_step(run=running, step=step, outcome=outcome, now=self.now())
-            await self.store.save_run(advance.run)
+            if lease.lost or not await self.store.finish_step(advance.run, step, token):
+                raise Conflict(f"step {step} of run {run_id} was taken over while it ran; its result is dropped")
+            released = True
             logs.info(logger, "step finished", phase=outcome.phase.value, next=_describe(advance.action))
             return reply_for(advance.run, advance.action)
         finally:
-            await self.store.release(key, token)
+            if not released:
+                await self.store.release(key, token)
 
     async def _execute(self, run: Run, step: Step) -> engine.Outcome:
         try:

@@ -40,6 +40,20 @@ return 0
 """
 
 
+_HOLD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+"""
+_FINISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
 def run_key(run_id: str) -> str:
     return f"cm:run:{{{run_id}}}"
 
@@ -91,6 +105,8 @@ class RunStore(Protocol):
     async def get_runs(self, run_ids: list[str]) -> list[Run | None]: ...
     async def delete_run(self, run_id: str) -> bool: ...
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool: ...
+    async def hold_step(self, run_id: str, step: str, token: str, ttl_s: float) -> tuple[bool, Run | None, float]: ...
+    async def finish_step(self, run: Run, step: str, token: str) -> bool: ...
     async def release(self, name: str, token: str) -> None: ...
     async def record_sink(self, run_id: str, sink: str, record: dict[str, Any]) -> None: ...
     async def sink_records(self, run_id: str) -> dict[str, dict[str, Any]]: ...
@@ -197,6 +213,41 @@ class RedisRunStore(RedisBase):
     @wrap
     async def acquire(self, name: str, token: str, ttl_s: float) -> bool:
         return bool(await self._r.set(name, token, nx=True, px=max(1, int(ttl_s * 1000))))
+
+    @wrap
+    async def hold_step(self, run_id: str, step: str, token: str, ttl_s: float) -> tuple[bool, Run | None, float]:
+        """Take a step's lease and read the run under it, in one round trip (one Lua script:
+        the lease and the run share the run's hash tag). Returns (True, the run or None,
+        0) when the lease is now ours, (False, None, seconds it has left) when it is not."""
+        held, value = await self._r.eval(
+            _HOLD, 2, lease_key(run_id, step), run_key(run_id), token, max(1, int(ttl_s * 1000)))
+        if int(held):
+            return True, (parse_run(run_id, value) if value else None), 0.0
+        return False, None, max(int(value), 0) / 1000.0
+
+    @wrap
+    async def finish_step(self, run: Run, step: str, token: str) -> bool:
+        """Save a run whose step ended and drop the step's lease, only while `token` still
+        holds it (else False: the step was taken over, and its result must not land).
+
+        One round trip: the guarded write is a Lua script on the run's own keys, and the
+        sweep index and update stream (other slots) ride in the same pipeline. When the
+        guard refuses, the index is put back as the stored run says, since the pipeline
+        wrote it for this run's phase.
+        """
+        async with self._r.pipeline(transaction=False) as p:
+            p.eval(_FINISH, 2, lease_key(run.id, step), run_key(run.id), token, run.to_json(), self.retention_s)
+            _active(p, run)
+            _updated(p, run, "saved")
+            done, *_ = await p.execute()
+        if int(done):
+            return True
+        raw = await self._r.get(run_key(run.id))
+        if raw:
+            async with self._r.pipeline(transaction=False) as p:
+                _active(p, parse_run(run.id, raw))
+                await p.execute()
+        return False
 
     @wrap
     async def release(self, name: str, token: str) -> None:

@@ -16,7 +16,7 @@ from cutman.adapters.store import RedisStore, lease_key
 from cutman.core import engine
 from cutman.models.events import EventType
 from cutman.models.resources import WorkflowSpec
-from cutman.models.run import Run
+from cutman.models.run import Run, RunPhase, StepPhase
 
 
 def make_run(run_id: str, workflow: str = "team/wf") -> Run:
@@ -24,6 +24,31 @@ def make_run(run_id: str, workflow: str = "team/wf") -> Run:
     return engine.new_run(run_id=run_id, workflow=workflow, spec=spec, event_id=f"e-{run_id}",
                           event_type=EventType.ALERT_FIRING, source=None, source_context={},
                           alert={"alertname": "X"}, data=None, now="2026-11-28T10:00:00.000Z")
+
+
+async def _step_lease(s: RedisStore, run_id: str) -> None:
+    """hold_step (lease + read, one Lua script) and finish_step (guarded save + lease drop,
+    with the sweep index and update stream of other slots in the same pipeline)."""
+    held, run, _ = await s.hold_step(run_id, "a", "h1", 30)
+    assert held and run is not None and run.id == run_id
+    held, other, left = await s.hold_step(run_id, "a", "h2", 30)
+    assert not held and other is None and 0 < left <= 30, "the lease is held: no run, its time left"
+    running = engine.begin_step(run=run, step="a", now="2026-11-28T10:00:01.000Z")
+    await s.save_run(running)
+    done = engine.complete_step(run=running, step="a", outcome=engine.Outcome(StepPhase.SUCCEEDED),
+                                now="2026-11-28T10:00:02.000Z").run
+    assert done.phase is RunPhase.SUCCEEDED
+    assert not await s.finish_step(done, "a", "h2"), "only the lease holder saves"
+    stored = await s.get_run(run_id)
+    assert stored is not None and stored.phase is RunPhase.RUNNING
+    assert run_id in dict(await s.active_runs()), "a refused finish leaves the run in the sweep index"
+    assert await s.finish_step(done, "a", "h1")
+    stored = await s.get_run(run_id)
+    assert stored is not None and stored.phase is RunPhase.SUCCEEDED
+    assert run_id not in dict(await s.active_runs())
+    assert await s.acquire(lease_key(run_id, "a"), "h3", 30), "finish_step dropped the lease"
+    held, none, _ = await s.hold_step("no-such-run", "a", "h1", 30)
+    assert held and none is None
 
 
 async def _runs(url: str) -> None:
@@ -47,6 +72,7 @@ async def _runs(url: str) -> None:
         assert not await s.acquire(lease, "t3", 30), "only the holder releases"
         await s.release(lease, "t1")
         assert await s.acquire(lease, "t3", 30)
+        await _step_lease(s, ids[5])
         await s.record_sink(run.id, "team/console", {"phase": "Sent"})
         assert (await s.sink_records(run.id))["team/console"]["phase"] == "Sent"
         await s.track_approval(ids[1], "a", 100.0)
