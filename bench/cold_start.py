@@ -31,7 +31,7 @@ from cutman.adapters.cluster import LocalCluster
 from cutman.adapters.store import RedisStore
 from cutman.models.cloudevent import make_event, to_binary
 from cutman.models.events import EventType, Ext
-from cutman.runtime.loader import FUNCTIONS, invoke_mode, load
+from cutman.runtime.loader import FUNCTIONS, invoke_mode, submodule
 from cutman.runtime.redis_server import free_port, start_redis
 
 from .common import FLOOR, REPO, alert, cr, rss_mb, spawn_floor, stop, webhook
@@ -73,7 +73,7 @@ def start_event(workflow: str) -> Any:
 
 
 async def _apply(url: str, docs: list[dict[str, Any]]) -> None:
-    reconciler = sys.modules[load("reconciler").__name__ + ".reconcile"].Reconciler
+    reconciler = submodule("reconciler", "reconcile").Reconciler
     store = RedisStore(url)
     try:
         rec = reconciler(store, LocalCluster(store))

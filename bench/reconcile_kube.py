@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import statistics
 import sys
 import tempfile
@@ -59,7 +60,7 @@ async def main(n: int) -> None:
     server = start_redis(tmp, persist=False)
     store = RedisStore(server.url)
     module = load("reconciler")
-    reconciler_cls = sys.modules[module.__name__ + ".reconcile"].Reconciler
+    reconciler_cls = importlib.import_module(module.__name__ + ".reconcile").Reconciler
     try:
         async with kube_api() as (emu, api):
             rec = reconciler_cls(store, KubeCluster(api))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cloudevents.core.v1.event import CloudEvent
 
-from . import clock
+from . import clock, stepconfig
 from .adapters.store import Store, lease_key
 from .core import engine, ids
 from .core.approval import make_token
@@ -37,19 +36,7 @@ if TYPE_CHECKING:  # the HTTP client (aiohttp) is ingest's; step functions only 
     from .adapters.broker_client import Broker
 
 APPROVAL_PATH = "/approvals/"
-
-
-@dataclass(frozen=True)
-class ApprovalSettings:
-    key: bytes | None = None
-    public_url: str = ""
-    ttl_minutes: float = engine.DEFAULT_APPROVAL_MIN
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping[str, str]) -> ApprovalSettings:
-        key = cfg.get("CUTMAN_APPROVAL_KEY", "")
-        return cls(key.encode() if key else None, cfg.get("CUTMAN_PUBLIC_URL", "").rstrip("/"),
-                   float(cfg.get("CUTMAN_APPROVAL_MINUTES", str(engine.DEFAULT_APPROVAL_MIN))))
+ApprovalSettings = stepconfig.ApprovalSettings
 
 
 def _source(run: Run) -> str:

@@ -7,18 +7,20 @@ are not (a 404 for a missing run is retried by Knative, then dead-lettered).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 
 from . import log as logs
-from .approvals import ApprovalSettings
 from .asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
 from .errors import BadRequest, CutmanError
 from .function_base import FunctionBase
 from .models.cloudevent import ext
 from .models.events import Ext
-from .stephost import DEFAULT_LEASE_S, Executor, StepHost
+from .stepconfig import DEFAULT_LEASE_S, ApprovalSettings
+
+if TYPE_CHECKING:
+    from .stephost import Executor
 
 logger = logs.get("cutman.function")
 
@@ -48,6 +50,9 @@ class StepFunction(FunctionBase):
         try:
             if self.writer:
                 await self._only_gated_steps(event)
+            # the engine and the run models: imported on the first event, after readiness
+            from .stephost import StepHost
+
             host = StepHost(self.store, self.executor, approvals=self.approvals, lease_s=self.lease_s)
             reply = await host.handle(path=scope["path"], event=event)
         except CutmanError as err:

@@ -32,11 +32,11 @@ from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
-from . import clock, metrics
+from . import clock, metrics, stepconfig
 from . import log as logs
 from .adapters.secret_store import SecretStore
 from .adapters.store import Store, lease_key
-from .approvals import ApprovalSettings, awaiting_event
+from .approvals import awaiting_event
 from .core import engine, ids, recovery
 from .core.masking import mask_text, mask_value
 from .errors import BadRequest, Conflict, NotFound, Unavailable
@@ -45,10 +45,11 @@ from .models.events import START_TYPES, EventType, Ext
 from .models.resources import Step, StepType, WorkflowSpec
 from .models.run import Next, Run, StepPhase
 from .models.secret import CONVENTIONAL_KEYS, SecretError, resolve_secret
+from .stepconfig import ApprovalSettings
 
 logger = logs.get("cutman.step")
 DEFAULT_STEP_TIMEOUT_MIN = engine.DEFAULT_STEP_TIMEOUT_MIN
-DEFAULT_LEASE_S = 30.0
+DEFAULT_LEASE_S = stepconfig.DEFAULT_LEASE_S
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ..core.labels import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
 from ..core.namespaces import DEFAULT_NAMESPACE
-from ..core.planning import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
-from ..models.resources import Kind
+from ..models.kinds import Kind
 from .store import Store
 
 TRIGGER = "Trigger"

@@ -24,8 +24,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from ..core.labels import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
 from ..core.namespaces import DEFAULT_NAMESPACE
-from ..core.planning import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
 from ..errors import Conflict, CutmanError, Invalid, Unavailable
 from ..models.resources import GROUP, VERSION, Kind
 from .cluster import is_owned, object_key

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Protocol
-
-from cloudevents.core.v1.event import CloudEvent
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BadRequest
-from ..models.cloudevent import from_http, to_structured
 from .redisbase import RedisBase, wrap
 from .run_store import ACTIVE, run_key
+
+if TYPE_CHECKING:
+    from cloudevents.core.v1.event import CloudEvent
 
 OUTBOX = "cm:outbox"
 DEAD_PER_RUN = 20
@@ -111,6 +111,8 @@ class RedisRecoveryStore(RedisBase):
 
     @wrap
     async def outbox_put(self, key: str, event: CloudEvent) -> None:
+        from ..models.cloudevent import to_structured  # the CloudEvents SDK, when first used
+
         body = to_structured(event).body
         await self._r.hset(OUTBOX, key, json.dumps({"since": time.time(), "event": body.decode()}))
 
@@ -122,6 +124,8 @@ class RedisRecoveryStore(RedisBase):
     async def outbox_due(self, *, older_than_s: float, limit: int = 100) -> list[tuple[str, CloudEvent]]:
         """Events put at least `older_than_s` ago and not cleared; entries older than the
         retention (their run is gone) or unreadable are dropped."""
+        from ..models.cloudevent import from_http
+
         raw: dict[str, str] = await self._r.hgetall(OUTBOX)  # type: ignore[assignment]
         now = time.time()
         out: list[tuple[str, CloudEvent]] = []

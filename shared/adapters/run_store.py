@@ -17,17 +17,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Protocol, cast
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .. import log as logs
 from ..clock import parse
-from ..core.engine import deadline
 from ..errors import Invalid
-from ..models.run import Run
 from .event_log import RUN_UPDATES, RUN_UPDATES_MAXLEN, update_fields
 from .redisbase import DEFAULT_RETENTION_S, RedisBase, wrap
+
+if TYPE_CHECKING:
+    # The run model (pydantic) and the engine are imported when a run is first read or
+    # written, not with the store: a function's readiness needs only the connection.
+    from ..models.run import Run
 
 logger = logging.getLogger("cutman.runs")
 RUN_RETENTION_S = DEFAULT_RETENTION_S
@@ -75,7 +76,7 @@ class UnreadableRun(Invalid):
         self.reason = reason
 
 
-class RunList(list[Run]):
+class RunList(list["Run"]):
     """Runs read from an index; `unreadable` holds the ones skipped, so callers can warn."""
 
     def __init__(self, runs: list[Run], unreadable: list[UnreadableRun]) -> None:
@@ -84,6 +85,10 @@ class RunList(list[Run]):
 
 
 def parse_run(run_id: str, raw: str | bytes) -> Run:
+    from pydantic import ValidationError
+
+    from ..models.run import Run
+
     try:
         return Run.from_json(raw)
     except ValidationError as exc:
@@ -286,6 +291,8 @@ class RedisRunStore(RedisBase):
 
 def _active(p: Any, run: Run) -> None:
     """Runs under way, by deadline: what the housekeeping sweep looks at."""
+    from ..core.engine import deadline
+
     if run.phase.done:
         p.zrem(ACTIVE, run.id)
     else:

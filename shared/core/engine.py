@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from .. import clock
+from .. import clock, stepconfig
 from ..errors import Invalid
 from ..models.resources import StepType, WorkflowSpec
 from ..models.run import Approval, Decision, Next, Run, RunPhase, StepPhase, StepState
@@ -62,7 +62,7 @@ class Outcome:
 
 DEFAULT_STEP_TIMEOUT_MIN = 10.0
 DEADLINE_MARGIN_MIN = 5.0
-DEFAULT_APPROVAL_MIN = 60.0
+DEFAULT_APPROVAL_MIN = stepconfig.DEFAULT_APPROVAL_MIN
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .planning import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
+from .labels import LABEL_MANAGED, LABEL_NAMESPACE, MANAGED_BY
 
 SCOPE = "cutman.housekeeping"
 PINGSOURCE = "cutman-housekeeping"

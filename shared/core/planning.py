@@ -19,14 +19,15 @@ from typing import Any
 
 from ..models.events import EventType, Ext
 from ..models.resources import API_VERSION, Sink, SinkType, Source, StepType, Workflow
+from . import labels
 from .ids import object_name
 from .namespaces import BROKER
 
-MANAGED_BY = "cutman"
-LABEL_MANAGED = "app.kubernetes.io/managed-by"
-LABEL_NAMESPACE = "cutman.dev/namespace"
-LABEL_WORKFLOW = "cutman.dev/workflow"
-LABEL_ROLE = "cutman.dev/role"
+MANAGED_BY = labels.MANAGED_BY
+LABEL_MANAGED = labels.LABEL_MANAGED
+LABEL_NAMESPACE = labels.LABEL_NAMESPACE
+LABEL_WORKFLOW = labels.LABEL_WORKFLOW
+LABEL_ROLE = labels.LABEL_ROLE
 
 
 def status_trigger_name(namespace: str) -> str:

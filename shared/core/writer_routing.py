@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models.events import Ext
-from ..models.resources import Workflow
-from .planning import LABEL_NAMESPACE, LABEL_ROLE, LABEL_WORKFLOW
+from .labels import LABEL_NAMESPACE, LABEL_ROLE, LABEL_WORKFLOW
+
+if TYPE_CHECKING:  # the reconciler reads writers_enabled() at start, before any model is needed
+    from ..models.resources import Workflow
 
 WRITER_SUFFIX = "-writer"
 ENV = "CUTMAN_STEP_WRITERS"

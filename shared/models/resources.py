@@ -8,28 +8,25 @@ whatever the API server adds.
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from . import kinds
 from .base import Loose, Spec
+
+# The enumerations live in `kinds` (no pydantic) and are the same classes here.
+Kind = kinds.Kind
+SourceType = kinds.SourceType
+AuthType = kinds.AuthType
+StepType = kinds.StepType
+SinkType = kinds.SinkType
 
 GROUP = "cutman.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 STEP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
-
-
-class Kind(StrEnum):
-    SOURCE = "Source"
-    WORKFLOW = "Workflow"
-    SINK = "Sink"
-
-    @property
-    def plural(self) -> str:
-        return self.value.lower() + "s"
 
 
 class ObjectMeta(Loose):
@@ -58,18 +55,6 @@ class Condition(Loose):
 
 
 # --- Source -----------------------------------------------------------------------
-
-
-class SourceType(StrEnum):
-    WEBHOOK = "webhook"
-    SCHEDULE = "schedule"
-    KUBERNETES = "kubernetes"
-    API = "api"
-
-
-class AuthType(StrEnum):
-    BEARER = "bearer"
-    HMAC = "hmac"
 
 
 class Authentication(Spec):
@@ -153,12 +138,6 @@ class Source(Loose):
 
 
 # --- Workflow ---------------------------------------------------------------------
-
-
-class StepType(StrEnum):
-    CLI = "cli"
-    AGENT = "agent"
-    CONDITIONAL = "conditional"
 
 
 class LLMConfig(Spec):
@@ -325,18 +304,6 @@ class Workflow(Loose):
 
 
 # --- Sink -------------------------------------------------------------------------
-
-
-class SinkType(StrEnum):
-    SLACK = "slack"
-    ALERTMANAGER = "alertmanager"
-    PROMETHEUS = "prometheus"
-    JIRA = "jira"
-    PAGERDUTY = "pagerduty"
-    WORKFLOW = "workflow"
-    STDOUT = "stdout"
-    WEBHOOK = "webhook"
-    S3 = "s3"
 
 
 class SinkConfig(Spec):

@@ -7,6 +7,7 @@ module. Tests and the local runner load each as `cutman_fn_<name>` instead.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import sys
@@ -35,6 +36,13 @@ def load(name: str, root: Path | None = None) -> ModuleType:
     sys.modules[modname] = module
     spec.loader.exec_module(module)
     return module
+
+
+def submodule(name: str, sub: str, root: Path | None = None) -> ModuleType:
+    """One module of function `name`'s package (`checks` of the reconciler), imported if
+    need be: a function's package imports at load only what its start and readiness
+    need, the rest with its first event."""
+    return importlib.import_module(f"{load(name, root).__name__}.{sub}")
 
 
 _INVOKE = re.compile(r"^invoke:[ \t]*['\"]?([a-z]+)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)

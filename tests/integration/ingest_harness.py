@@ -11,6 +11,7 @@ the same Redis; a Trigger that leaves out only housekeeping checks sends every e
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import subprocess
@@ -108,7 +109,7 @@ class IngestRig:
         reconciler = load("reconciler")
         store = RedisStore(self.redis.url)
         try:
-            rec = sys.modules[reconciler.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store))
+            rec = importlib.import_module(reconciler.__name__ + ".reconcile").Reconciler(store, LocalCluster(store))
             out = [await rec.apply(d) for d in docs]
             await store.mark_config_synced("2026-11-28T10:00:00Z")
             await store.put_triggers({"default/recorder": {

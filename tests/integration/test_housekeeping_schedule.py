@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import httpx
 from cutman.adapters.kube import KubeCluster
 from cutman.adapters.store import RedisStore
 from cutman.core.housekeeping import PINGSOURCE
-from cutman.runtime.loader import load
+from cutman.runtime.loader import submodule
 
 from tests.integration.ingest_harness import start_rig
 from tests.k8s_schema import errors, knative_schemas
@@ -31,8 +30,8 @@ DRAINED = "dev.cutman.housekeeping.check"
 
 
 def test_pingsource_follows_pending_approvals(redis_url: str) -> None:
-    schedule = sys.modules[load("reconciler").__name__ + ".housekeeping"].schedule_housekeeping
-    reconcile = sys.modules[load("reconciler").__name__ + ".reconcile"]
+    schedule = submodule("reconciler", "housekeeping").schedule_housekeeping
+    reconcile = submodule("reconciler", "reconcile")
 
     async def main() -> None:
         store = RedisStore(redis_url)

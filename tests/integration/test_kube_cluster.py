@@ -9,7 +9,7 @@ is also validated against the real Knative Trigger schema.
 from __future__ import annotations
 
 import asyncio
-import sys
+import importlib
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -84,7 +84,7 @@ Scenario = Callable[[ApplyingEmulator, Any, RedisStore], Awaitable[None]]
 def run(redis_url: str, scenario: Scenario) -> None:
     async def main() -> None:
         module = load("reconciler")
-        reconciler_cls = sys.modules[module.__name__ + ".reconcile"].Reconciler
+        reconciler_cls = importlib.import_module(module.__name__ + ".reconcile").Reconciler
         store = RedisStore(redis_url)
         try:
             async with kube_api() as (emu, api):
@@ -278,7 +278,7 @@ def test_local_and_cluster_backends_build_identical_triggers(redis_url: str) -> 
 
     async def scenario(emu: ApplyingEmulator, rec: Any, store: RedisStore) -> None:
         module = load("reconciler")
-        local = sys.modules[module.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store, INSTALL))
+        local = importlib.import_module(module.__name__ + ".reconcile").Reconciler(store, LocalCluster(store, INSTALL))
         for body in (sink(), workflow(), source()):
             put(emu, body)
             await rec.apply(body)

@@ -6,7 +6,7 @@ No doubles: the reconciler's own code against a private redis-server."""
 from __future__ import annotations
 
 import asyncio
-import sys
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,7 +37,7 @@ def run(redis_url: str, scenario: Callable[[Any, RedisStore], Awaitable[None]], 
         module = load("reconciler")
         store = RedisStore(redis_url)
         try:
-            rec = sys.modules[module.__name__ + ".reconcile"].Reconciler(store, LocalCluster(store, "cutman"), **kw)
+            rec = importlib.import_module(module.__name__ + ".reconcile").Reconciler(store, LocalCluster(store, "cutman"), **kw)
             await scenario(rec, store)
         finally:
             await store.close()

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from cutman.errors import Invalid
 from cutman.models.resources import Workflow
-from cutman.runtime.loader import load
+from cutman.runtime.loader import submodule
 
-checks = load("reconciler").checks
+checks = submodule("reconciler", "checks")
 
 
 def workflow(step: dict[str, Any], llm: dict[str, Any] | None = None) -> Workflow:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 
 from cutman.models.resources import Kind
-from cutman.runtime.loader import load
+from cutman.runtime.loader import submodule
 
 
 def status() -> ModuleType:
-    return sys.modules[load("reconciler").__name__ + ".status"]
+    return submodule("reconciler", "status")
 
 
 def test_ready_true_without_problems_false_with_reason_and_every_problem() -> None:

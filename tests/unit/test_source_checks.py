@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from cutman.errors import Invalid
 from cutman.models.resources import Source
-from cutman.runtime.loader import load
+from cutman.runtime.loader import submodule
 
-check_resource = load("reconciler").checks.check_resource
+check_resource = submodule("reconciler", "checks").check_resource
 
 
 def source(spec: dict[str, Any]) -> Source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman import clock, metrics
@@ -30,7 +30,9 @@ from cutman.models.cloudevent import data_dict, ext
 from cutman.models.events import EventType, Ext
 
 from .housekeeping import schedule_housekeeping
-from .reconcile import Reconciler
+
+if TYPE_CHECKING:
+    from .reconcile import Reconciler
 
 logger = logs.get("cutman.reconciler")
 
@@ -59,12 +61,22 @@ class ReconcilerFunction(FunctionBase):
         super().start(cfg)
         self.cluster = make_cluster(cfg, self.store)
         self.namespaces = watched_namespaces(cfg)
-        self.reconciler = Reconciler(self.store, self.cluster, self.namespaces,
-                                     step_writers=writers_enabled(cfg))
+        self.step_writers = writers_enabled(cfg)
+        self._reconciler: Reconciler | None = None
         self.kubernetes = cfg.get("CUTMAN_CLUSTER") == Backend.KUBERNETES
         self.installation = installation_namespace(cfg)
         self.record = None if self.kubernetes else LocalRecord.from_cfg(cfg)
         self.resynced: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._resync())
+
+    @property
+    def reconciler(self) -> Reconciler:
+        """Made on first use: its module brings the resource models, the checks (templates,
+        tools, sink plugins) and the planning, which readiness does not need."""
+        if self._reconciler is None:
+            from .reconcile import Reconciler
+
+            self._reconciler = Reconciler(self.store, self.cluster, self.namespaces, step_writers=self.step_writers)
+        return self._reconciler
 
     async def _resync(self) -> None:
         """At start: a cluster always resyncs (a cold start repairs missed events); local

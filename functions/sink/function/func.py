@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 from cutman import log as logs
 from cutman.asgi import Receive, Scope, raw_send, respond_error, respond_event, respond_json
@@ -16,7 +15,9 @@ from cutman.errors import CutmanError
 from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import data_dict, ext, make_event
 from cutman.models.events import EventType, Ext
-from cutman.sinks.delivery import Deliverer
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logs.get("cutman.sink")
 ANNOUNCED = (EventType.RUN_FINISHED, EventType.RUN_AWAITING_APPROVAL)
@@ -29,10 +30,22 @@ class SinkFunction(FunctionBase):
         super().start(cfg)
         # httpx logs every request URL at INFO, query string (webhook tokens) included
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        self.http = httpx.AsyncClient()
+        self._http: httpx.AsyncClient | None = None
         self.sink_settings = {k: v for k, v in cfg.items() if k.startswith("CUTMAN_")}
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client the plugins post with, made on first use: httpx and the sink plugins
+        are imported with the first event, after readiness, not at start."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()
+        return self._http
+
     async def handle(self, scope: Scope, receive: Receive, send: Any) -> None:
+        from cutman.sinks.delivery import Deliverer
+
         out = raw_send(send)
         event: CloudEvent | None = scope.get("event")
         if event is None or event.get_type() not in ANNOUNCED:

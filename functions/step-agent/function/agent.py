@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cutman.agent import loop
-from cutman.agent.llm import LLM, OPENAI_ENDPOINT, OpenAIChat
-from cutman.agent.tools import registry
-from cutman.agent.tools.base import ToolContext
-from cutman.core import engine
-from cutman.core.context import build_context
-from cutman.core.templating import TemplateError, render
-from cutman.models.resources import Step, StepType
-from cutman.models.run import Run, StepPhase
-from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN, StepSecrets
+from cutman.models.kinds import StepType
+
+if TYPE_CHECKING:
+    # The agent loop, its tools (pydantic models, httpx), the engine and the run models
+    # are imported by execute(), on the first event: start() reads only the defaults.
+    from cutman.agent.llm import LLM
+    from cutman.core import engine
+    from cutman.models.resources import Step
+    from cutman.models.run import Run
+    from cutman.stephost import StepSecrets
 
 PROVIDERS = ("openai", "local")
 
@@ -56,10 +56,15 @@ class LLMFactory(Protocol):
 
 
 def openai_chat(*, step: Step, endpoint: str, model: str, api_key: str | None) -> LLM:
+    from cutman.agent.llm import OpenAIChat
+
     return OpenAIChat(endpoint=endpoint, model=model, api_key=api_key)
 
 
 def _failed(error: str) -> engine.Outcome:
+    from cutman.core import engine
+    from cutman.models.run import StepPhase
+
     return engine.Outcome(StepPhase.FAILED, error=error)
 
 
@@ -74,6 +79,16 @@ class AgentExecutor:
         self.defaults = Defaults.from_cfg(cfg)
 
     async def execute(self, *, run: Run, step: Step, secrets: StepSecrets) -> engine.Outcome:
+        from cutman.agent import loop
+        from cutman.agent.llm import OPENAI_ENDPOINT
+        from cutman.agent.tools import registry
+        from cutman.agent.tools.base import ToolContext
+        from cutman.core import engine
+        from cutman.core.context import build_context
+        from cutman.core.templating import TemplateError, render
+        from cutman.models.run import StepPhase
+        from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN
+
         llm_cfg = run.spec.runtime.llm_config
         if llm_cfg is None or not llm_cfg.model:
             return _failed("runtime.llmConfig.model is required for agent steps")

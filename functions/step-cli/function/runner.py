@@ -21,17 +21,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cutman.core import engine, jsonlimits
-from cutman.core.context import build_context
-from cutman.core.shellsafe import clean_value, command_env, compile_command
-from cutman.core.templating import TemplateError, render
+from cutman.core import jsonlimits
 from cutman.errors import BadRequest, PayloadTooLarge
-from cutman.models.resources import Step, StepType
-from cutman.models.run import Run, StepPhase
-from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN, StepSecrets
+from cutman.models.kinds import StepType
 from cutman.subproc import BASE_ENV, DEFAULT_OUTPUT_LIMIT, SHELL, run_capped
+
+if TYPE_CHECKING:
+    # The engine, the run models and the template sandbox are imported by execute(), on
+    # the first event: start() and readiness need only the limits.
+    from cutman.core import engine
+    from cutman.models.resources import Step
+    from cutman.models.run import Run
+    from cutman.stephost import StepSecrets
 
 OUTPUT_LIMIT_CFG = "CUTMAN_OUTPUT_LIMIT"
 SHELL_CFG = "CUTMAN_SHELL"
@@ -93,6 +96,13 @@ class CliExecutor:
         self.limits = Limits.from_cfg(cfg)
 
     async def execute(self, *, run: Run, step: Step, secrets: StepSecrets) -> engine.Outcome:
+        from cutman.core import engine
+        from cutman.core.context import build_context
+        from cutman.core.shellsafe import clean_value, command_env, compile_command
+        from cutman.core.templating import TemplateError, render
+        from cutman.models.run import StepPhase
+        from cutman.stephost import DEFAULT_STEP_TIMEOUT_MIN
+
         context = build_context(run)
         try:
             if step.args:
@@ -109,6 +119,9 @@ class CliExecutor:
 
     async def _run(self, argv: list[str], env: dict[str, str], timeout: float,
                    files: dict[str, tuple[str, bytes]]) -> engine.Outcome:
+        from cutman.core import engine
+        from cutman.models.run import StepPhase
+
         res = await run_capped(argv, env=env, timeout_s=timeout, cap=self.limits.output_bytes, files=files)
         if res.start_error:
             return engine.Outcome(StepPhase.FAILED, error=res.start_error)
