@@ -231,9 +231,14 @@ class SinkShown:
     requests: list[str] = field(default_factory=list)
 
 
+# Shown as `***` whatever they hold: a plugin may build them from a Secret's values (Jira's
+# Basic base64(email:token)), a form that masking the values themselves cannot catch.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
 def _recorder(shown: list[str], secrets: StoreSecrets) -> httpx.AsyncClient:
     def handle(request: httpx.Request) -> httpx.Response:
-        headers = {k: v for k, v in request.headers.items()
+        headers = {k: "***" if k.lower() in CREDENTIAL_HEADERS else v for k, v in request.headers.items()
                    if k.lower() not in ("host", "content-length", "user-agent", "accept", "accept-encoding",
                                         "connection")}
         body = request.content.decode("utf-8", "replace")

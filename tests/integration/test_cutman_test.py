@@ -9,6 +9,7 @@ sink would call, which must receive nothing; the scripted OpenAI-compatible serv
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -195,3 +196,33 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
     resolved.write_text(json.dumps({"alerts": [{"status": "resolved", "labels": {"alertname": "X"}}]}))
     none = cutman_test("-f", str(typo.with_name("two.yaml")), "--workflow", "other", "--alert", str(resolved))
     assert none.returncode == 2 and "no firing alert" in none.stderr
+
+
+def test_a_credential_header_built_from_secrets_is_not_shown(tmp_path: Path) -> None:
+    """Jira's Basic header is base64(email:token): no form of either value alone, so it is
+    masked as a header, not by value."""
+    files = tmp_path / "wf.yaml"
+    files.write_text("""
+apiVersion: v1
+kind: Secret
+metadata: {name: jira}
+stringData: {email: ops@example.com, token: jira-token-0123456789abcdef}
+---
+apiVersion: cutman.dev/v1alpha1
+kind: Sink
+metadata: {name: tickets}
+spec: {type: jira, config: {endpoint: "https://jira.example.com", project: OPS, credentialsSecret: jira}}
+---
+apiVersion: cutman.dev/v1alpha1
+kind: Workflow
+metadata: {name: notify}
+spec:
+  steps: [{name: say, type: cli, command: "echo hi"}]
+  sinks: [tickets]
+""")
+    done = cutman_test("-f", str(files), "--alert", str(ALERT))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sink tickets (jira): rendered, not sent" in done.stdout
+    basic = base64.b64encode(b"ops@example.com:jira-token-0123456789abcdef").decode()
+    assert "authorization: ***" in done.stdout, done.stdout
+    assert basic[20:] not in done.stdout and "jira-token" not in done.stdout, "nor base64(':' + token)"
