@@ -77,7 +77,12 @@ def _context(path: Path, name: str | None) -> Target | None:
     if token and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise BadRequest(f"{path} holds a token and is readable by others; chmod 600 {path}")
     if ctx.get("token-file"):
-        token = Path(str(ctx["token-file"])).expanduser().read_text().strip()
+        token_file = Path(str(ctx["token-file"])).expanduser()
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise BadRequest(f"{path}: context {wanted!r}: token-file {token_file}: {exc.strerror}",
+                             field="token-file") from None
     if ctx.get("token-env"):
         token = os.environ.get(str(ctx["token-env"]))
     server = ctx.get("server")
