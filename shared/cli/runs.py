@@ -86,16 +86,7 @@ async def _list(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     finally:
         await be.close()
-    if args.output == "json":
-        print(json.dumps(runs, indent=2))
-        return 0
-    if not runs and args.output in ("table", "wide"):
-        print("No runs yet.")
-        return 0
-    info = lookup("runs")
-    print(render(runs, fmt=Format(args.output), columns=info.columns, name=info.object_name,
-                 namespace=info.namespace_of if namespace is None else None))
-    return 0
+    return _print_rows(args, runs, kind="runs", empty="No runs yet.", namespace=namespace)
 
 
 async def _one(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,13 +160,20 @@ async def _alerts(args: argparse.Namespace) -> int:
         rows = await be.alerts(namespace=namespace)
     finally:
         await be.close()
+    return _print_rows(args, rows, kind="alerts", empty="No alerts seen.", namespace=namespace)
+
+
+def _print_rows(args: argparse.Namespace, rows: list[dict[str, Any]], *, kind: str, empty: str,
+                namespace: str | None) -> int:
+    """A list command's answer: the JSON as is, else `kind`'s table (`empty` when there is
+    nothing); a NAMESPACE column only when the list spans namespaces (`namespace` None)."""
     if args.output == "json":
         print(json.dumps(rows, indent=2))
         return 0
     if not rows and args.output in ("table", "wide"):
-        print("No alerts seen.")
+        print(empty)
         return 0
-    info = lookup("alerts")
+    info = lookup(kind)
     print(render(rows, fmt=Format(args.output), columns=info.columns, name=info.object_name,
                  namespace=info.namespace_of if namespace is None else None))
     return 0
