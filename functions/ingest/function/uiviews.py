@@ -8,6 +8,7 @@ is ever inserted as markup. Pages are whole documents; `runs_fragment` and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -46,6 +47,12 @@ def epoch(ts: float | None) -> str:
 
 def short_time(ts: str | None) -> str:
     return e((ts or "-").replace("T", " ")[:19])
+
+
+def table(headings: Sequence[str], rows: Iterable[str], *, attrs: str = "") -> str:
+    """A table of rows already rendered (and escaped) under fixed, trusted headings."""
+    head = "".join(f"<th>{h}</th>" for h in headings)
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def page(title: str, body: str, *, nav: str = "runs", stream: str = "", fragment: str = "") -> str:
@@ -90,14 +97,12 @@ def _step_dots(run: dict[str, Any]) -> str:
 def runs_fragment(runs: list[dict[str, Any]]) -> str:
     if not runs:
         return '<p class="muted empty" id=runs>No runs yet. Fire an alert at a Source\'s path.</p>'
-    rows = "".join(
+    return table(("Run", "Workflow", "Phase", "Steps", "Alert", "Started", "Duration"), (
         f'<tr data-run="{e(r["id"])}" data-phase="{e(r["phase"])}">'
         f'<td><a href="/ui/runs/{e(r["id"])}">{e(r["id"])}</a></td><td>{e(r["workflow"])}</td>'
         f'<td>{badge(r["phase"])}</td><td class=dots>{_step_dots(r)}</td><td>{_alert_cell(r)}</td>'
         f'<td>{short_time(r["startTime"])}</td><td>{dur(r.get("durationSeconds"))}</td></tr>'
-        for r in runs)
-    return ("<table id=runs><thead><tr><th>Run</th><th>Workflow</th><th>Phase</th><th>Steps</th>"
-            f"<th>Alert</th><th>Started</th><th>Duration</th></tr></thead><tbody>{rows}</tbody></table>")
+        for r in runs), attrs=" id=runs")
 
 
 def runs_page(runs: list[dict[str, Any]]) -> str:
@@ -205,13 +210,11 @@ def run_page(run: dict[str, Any]) -> str:
 def alerts_page(alerts: list[dict[str, Any]]) -> str:
     if not alerts:
         return page("Alerts", "<h1>Alerts</h1><p class=muted>No alerts seen.</p>", nav="alerts")
-    rows = "".join(
+    rows = table(("Alert", "Status", "Source", "Firing since", "Resolved", "Seen", "Fingerprint"), (
         f'<tr><td>{e(a["alertname"])}</td><td>{badge(a["status"])}</td><td>{e(a["source"])}</td>'
         f'<td>{epoch(a["since"])}</td><td>{epoch(a["resolvedAt"])}</td><td>{e(a["count"])}</td>'
-        f'<td><code>{e(a["fingerprint"][:12])}</code></td></tr>' for a in alerts)
-    return page("Alerts", "<h1>Alerts</h1><table><thead><tr><th>Alert</th><th>Status</th><th>Source</th>"
-                          "<th>Firing since</th><th>Resolved</th><th>Seen</th><th>Fingerprint</th></tr></thead>"
-                          f"<tbody>{rows}</tbody></table>", nav="alerts")
+        f'<td><code>{e(a["fingerprint"][:12])}</code></td></tr>' for a in alerts))
+    return page("Alerts", f"<h1>Alerts</h1>{rows}", nav="alerts")
 
 
 def resources_page(groups: dict[str, list[dict[str, Any]]]) -> str:
@@ -221,11 +224,9 @@ def resources_page(groups: dict[str, list[dict[str, Any]]]) -> str:
         if not items:
             parts.append("<p class=muted>None applied.</p>")
             continue
-        rows = "".join(
+        parts.append(table(("Name", "Type", "Ready", "Reason", "Message"), (
             f'<tr data-ready="{e(r["ready"])}"><td>{e(r["namespace"])}/{e(r["name"])}</td>'
             f'<td>{e(r["type"] or str(len(r["spec"].get("steps") or [])) + " steps")}</td>'
             f'<td>{ready_badge(r["ready"])}</td>'
-            f'<td>{e(r["reason"] or "")}</td><td>{e(r["message"] or "")}</td></tr>' for r in items)
-        parts.append("<table><thead><tr><th>Name</th><th>Type</th><th>Ready</th><th>Reason</th><th>Message</th>"
-                     f"</tr></thead><tbody>{rows}</tbody></table>")
+            f'<td>{e(r["reason"] or "")}</td><td>{e(r["message"] or "")}</td></tr>' for r in items)))
     return page("Resources", "".join(parts), nav="resources")
