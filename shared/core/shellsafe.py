@@ -18,7 +18,9 @@ Refused, with a message saying what to write instead: template control flow
 expansion there), in a heredoc delimiter, in `$(( ))` arithmetic, right after `$` or a
 backslash, as a `${…}` parameter name, or as a command name (its value would pick the
 program to run; assignments `NAME={{ … }}` and redirection targets are fine); an
-argument of `eval` or `trap` and the script of `sh -c` (any shell name, `-ec` too); a
+argument of `eval` or `trap` and the script of `sh -c` (any shell name, `-ec` too, options
+after `-c` such as `-e -o errexit --` skipped), also behind `command`, `builtin` or `exec`,
+which put the next word in command position again; a
 variable assigned a template value (`X={{ … }}`, `export X=…`) that is used inside any
 `$(( ))` of the command: bash evaluates a variable's value there as an expression and
 runs command substitution in an array subscript (`a[$(cmd)]`).
@@ -59,6 +61,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EVAL_LIKE = frozenset({"eval", "trap"})
 _SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "ash", "busybox"})
 _DASH_C = re.compile(r"-[a-zA-Z]*c[a-zA-Z]*")
+# builtins whose next word is a command name again (`command eval …`, `exec prog`)
+_PREFIXES = frozenset({"command", "builtin", "exec"})
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class _Frame:
     target: bool = False  # code frames: the next word is a redirection target
     name: str = ""  # code frames: the current simple command's name
     prev: str = ""  # code frames: the last complete word
+    script: bool = False  # code frames: a shell's -c was read and its script is still to come
+    quoted: bool = False  # code frames: the word read so far has a quoted part
     begin: int = 0  # $(( )): where its text starts in the output
 
 
@@ -275,8 +281,8 @@ class _Lexer:
                 if below.name in _EVAL_LIKE:
                     self.refuse(f"is an argument of {below.name}, which runs it as shell code;"
                                 " branch on the value instead")
-                if below.name in _SHELLS and _DASH_C.fullmatch(below.prev):
-                    self.refuse(f"is the script of {below.name} {below.prev}; pass it as a positional"
+                if below.name in _SHELLS and below.script:
+                    self.refuse(f"is the script of {below.name} -c; pass it as a positional"
                                 f" argument instead: {below.name} -c 'echo \"$1\"' _ {{{{ … }}}}")
                 if assigned:
                     self.tainted[assigned.group()[:-1]] = self.holes
@@ -293,11 +299,14 @@ class _Lexer:
             self.end_word(frame)
         if char in "\n;&|()":
             frame.name = frame.prev = ""
+            frame.script = False
         if char == "\\":
             self.escape()
         elif char == "'":
+            frame.quoted = True
             self.push(_Ctx.SQUOTE, 1)
         elif char == '"':
+            frame.quoted = True
             self.push(_Ctx.DQUOTE, 1)
         elif char == "`" and frame.ctx is _Ctx.BACKTICK:
             self.end_word(frame)
@@ -332,15 +341,30 @@ class _Lexer:
 
     def end_word(self, frame: _Frame) -> None:
         word, frame.word = frame.word, ""
-        if not word or (word.isdigit() and _REDIRECT.match(self.text, self.i)):
+        quoted, frame.quoted = frame.quoted, False
+        if not (word or quoted) or (word.isdigit() and _REDIRECT.match(self.text, self.i)):
             return
         if frame.target:
             frame.target = False
         elif word not in _KEYWORDS and not _ASSIGNMENT.match(word):
             if frame.command:
-                frame.name = word.rsplit("/", 1)[-1]
+                base = word.rsplit("/", 1)[-1]
+                if base in _PREFIXES or (frame.name in _PREFIXES and word.startswith("-")):
+                    frame.name = base if base in _PREFIXES else frame.name
+                    frame.prev = word
+                    return  # `command eval`, `exec -a x prog`: the command name is still to come
+                frame.name = base
+            elif frame.name in _SHELLS:
+                self.shell_argument(frame, word, quoted)
             frame.command = False
         frame.prev = word
+
+    def shell_argument(self, frame: _Frame, word: str, quoted: bool) -> None:
+        """Follow a shell's options to its -c script: `sh -c -e -o errexit -- SCRIPT`."""
+        if not frame.script:
+            frame.script = bool(_DASH_C.fullmatch(word))
+        elif quoted or not (word.startswith(("-", "+")) or frame.prev in ("-o", "+o")):
+            frame.script = False  # that word was the script; what follows is $0, $1, …
 
     def quoted(self, frame: _Frame) -> None:
         ctx, char = frame.ctx, self.text[self.i]

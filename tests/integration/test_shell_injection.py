@@ -183,6 +183,37 @@ def test_template_values_in_arithmetic_and_eval_are_refused(command: str) -> Non
         compile_command(command)
 
 
+BEHIND_PREFIXES = [
+    "command eval {{ .v }}",
+    "builtin eval {{ .v }}",
+    "command -p eval {{ .v }}",
+    "exec {{ .v }}",
+    "sh -c -- {{ .v }}",
+    "sh -c -e {{ .v }}",
+    "dash -c -o errexit {{ .v }}",
+    "busybox sh -c {{ .v }}",
+]
+
+
+@pytest.mark.parametrize("command", BEHIND_PREFIXES)
+def test_eval_and_shell_scripts_are_refused_behind_prefixes_and_options(command: str) -> None:
+    """`command`/`builtin`/`exec` put the next word in command position again, and a
+    shell's options after -c (`-e`, `-o errexit`, `--`) come before its script."""
+    with pytest.raises(TemplateError, match=r"as shell code|positional argument|is a command name"):
+        compile_command(command)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_values_after_prefixes_and_in_positional_arguments_stay_data(shell: str, tmp_path: Path) -> None:
+    commands = ["command -v printf >/dev/null && printf '%s' {{ .v }}", "exec printf '%s' {{ .v }}",
+                "sh -c 'printf \"%s\" \"$1\"' _ {{ .v }}", "sh -c -e 'printf \"%s\" \"$0\"' {{ .v }}"]
+    for command in commands:
+        for value in HOSTILE:
+            result = run(shell, command, value, tmp_path)
+            assert not (tmp_path / CANARY).exists(), (shell, command, value)
+            assert result.stdout == value.encode(), (shell, command, value)
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_the_suggested_number_check_is_safe_under_both_shells(shell: str, tmp_path: Path) -> None:
     command = "X={{ .v }}; N=$(printf %d \"$X\" 2>/dev/null) || exit 0; printf '%s' $((N + 1))"
