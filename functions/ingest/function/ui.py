@@ -40,7 +40,6 @@ class UiEndpoint:
     def __init__(self, *, store: Store, auth: ApiAuth) -> None:
         self.store, self.auth = store, auth
         self.assets = {f"/static/{p.name}": p.read_bytes() for p in ASSETS.iterdir() if p.suffix in TYPES}
-        self.masker_values: list[str] | None = None
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"][len(PREFIX):] or "/"
