@@ -19,8 +19,8 @@ concurrency and a deadline:
   default 10 s), past which it raises `Unavailable`: ingest undoes the claims and
   answers 503 instead of holding the request open indefinitely.
 
-aiohttp rather than httpx: about 0.1 ms of CPU per post against 1.6 ms measured on this
-machine (bench/README of issue 12), which is most of ingest's cost per alert.
+The posts go over `cutman.adapters.http1`, a lean keep-alive HTTP/1.1 client, rather than
+aiohttp or httpx: per alert, the post is most of ingest's CPU (see that module).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-import aiohttp
 from cloudevents.core.v1.event import CloudEvent
 
 from ..errors import Unavailable
 from ..models.cloudevent import to_binary
+from . import http1
 
 DEFAULT_CONCURRENCY = 32
-KEEPALIVE_S = 3.0
+KEEPALIVE_S = http1.DEFAULT_KEEPALIVE_S
 """Idle pooled connections are dropped after this, below the servers' own idle timeouts
 (hypercorn's 5 s), so a post rarely meets a connection the server is closing."""
 DEFAULT_DEADLINE_S = 10.0
@@ -93,92 +93,81 @@ class HTTPBroker:
         self.url = url
         self.concurrency = concurrency
         self.deadline = deadline
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
-        self._session: aiohttp.ClientSession | None = None
+        self.timeout = timeout
+        self._pool = http1.Pool(url, size=concurrency, keepalive_s=KEEPALIVE_S, max_body=64 * 1024)
         self._slots: Slots | None = None
         self._requests = itertools.count()
         self._closing: asyncio.Task[None] | None = None
 
-    def _client(self) -> tuple[aiohttp.ClientSession, Slots]:
-        """Created on first use, inside the running event loop (aiohttp requires it)."""
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.concurrency, keepalive_timeout=KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False
-            )
+    def _client(self) -> Slots:
+        """Created on first use, inside the running event loop."""
+        if self._slots is None:
             self._slots = Slots(self.concurrency)
-        assert self._slots is not None
-        return self._session, self._slots
+        return self._slots
 
     async def send(self, events: Sequence[CloudEvent]) -> None:
         if not events:
             return
-        session, slots = self._client()
+        slots = self._client()
         todo = iter(events)
         order = next(self._requests)
         try:
             async with asyncio.timeout(self.deadline):
-                await self._all(session, slots, todo, order, workers=min(self.concurrency, len(events)))
+                await self._all(slots, todo, order, workers=min(self.concurrency, len(events)))
         except TimeoutError:
             raise Unavailable(
                 f"the broker at {self.url} did not accept the {len(events)} event(s) of this request "
                 f"within {self.deadline:g} s"
             ) from None
 
-    async def _all(
-        self, session: aiohttp.ClientSession, slots: Slots, todo: Iterator[CloudEvent], order: int, *, workers: int
-    ) -> None:
+    async def _all(self, slots: Slots, todo: Iterator[CloudEvent], order: int, *, workers: int) -> None:
         """`workers` tasks drain `todo`; the first refusal cancels the others and is raised."""
+        if workers == 1:
+            await self._drain(slots, todo, order)
+            return
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(workers):
-                    group.create_task(self._drain(session, slots, todo, order))
+                    group.create_task(self._drain(slots, todo, order))
         except ExceptionGroup as failed:
             first = next((e for e in failed.exceptions if isinstance(e, Unavailable)), None)
             if first is None:
                 raise
             raise first from None
 
-    async def _drain(
-        self, session: aiohttp.ClientSession, slots: Slots, todo: Iterator[CloudEvent], order: int
-    ) -> None:
+    async def _drain(self, slots: Slots, todo: Iterator[CloudEvent], order: int) -> None:
         for event in todo:  # shared by the workers of one send: each event is taken once
             await slots.acquire(order)
             try:
-                await self._send_one(session, event)
+                await self._send_one(event)
             finally:
                 slots.release()
 
-    async def _send_one(self, session: aiohttp.ClientSession, event: CloudEvent) -> None:
+    async def _send_one(self, event: CloudEvent) -> None:
         msg = to_binary(event)
+        headers = list(msg.headers.items())
         for attempt in (1, 2):
             try:
-                async with session.post(self.url, headers=dict(msg.headers), data=msg.body) as resp:
-                    body = await resp.read()
-                    status = resp.status
+                resp = await self._pool.request("POST", headers, msg.body, timeout=self.timeout)
                 break
-            except aiohttp.ServerDisconnectedError as exc:
+            except http1.Disconnected:
                 # A pooled connection the server closed as we reused it: once more, on a
                 # new one (delivery is at least once; the event keeps its id).
                 if attempt == 2:
-                    raise Unavailable(f"broker unreachable at {self.url}: {type(exc).__name__} {exc}") from None
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise Unavailable(f"broker unreachable at {self.url}: {type(exc).__name__} {exc}") from None
-        if status >= 300:
+                    raise Unavailable(f"broker unreachable at {self.url}: it closed the connection") from None
+            except http1.HTTPError as exc:
+                raise Unavailable(f"broker unreachable at {self.url}: {exc}") from None
+        if resp.status >= 300:
             raise Unavailable(
-                f"broker refused event {event.get_id()}: {status} {body[:200].decode(errors='replace')}"
+                f"broker refused event {event.get_id()}: {resp.status} {resp.body[:200].decode(errors='replace')}"
             )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def close_soon(self) -> None:
         """`close()` from synchronous code inside the event loop (a function's `stop()`):
         scheduled, and it marks the pool closed at its first step, before any await."""
-        if self._session is None:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

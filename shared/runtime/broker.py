@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import aiohttp
 import redis.asyncio as aioredis
-from cutman import log, metrics
+from cutman import eventloop, log, metrics
 from cutman.adapters.redisbase import stale_connection_retry
 from cutman.runtime.broker_ingress import Ingress
 from cutman.runtime.broker_settings import BrokerSettings, parse_args
@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("CUTMAN_LOG_LEVEL", "").lower() == "debug"
     log.setup("broker", logging.DEBUG if debug else logging.INFO)
     metrics.serve(os.environ)
+    eventloop.install()
     asyncio.run(serve(settings))
     return 0
 

@@ -28,8 +28,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from cutman import eventloop, metrics
 from cutman import log as logs
-from cutman import metrics
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
 from cutman.adapters.broker_client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, HTTPBroker
 from cutman.asgi import (
@@ -253,4 +253,5 @@ class Ingest(FunctionBase):
 
 
 def new() -> Ingest:
+    eventloop.install()
     return Ingest()
