@@ -3,6 +3,7 @@
     cm:fp:{<ns>/<source>}:<fp>      hash: status, since, lastSeen, count, emitted, event,
                                     pending (claim time until the broker took the event)
     cm:srcstat:{<ns>/<source>}      eventsProcessed, lastEventTime
+    cm:srcev:{<ns>/<source>}        stream: the events emitted (written by confirm, see event_log)
 
 One Lua call per webhook decides every alert; the hash tag keeps a source's keys in one
 slot so this works on Redis Cluster.
@@ -21,11 +22,12 @@ the two in agreement (tests/integration/test_dedupe_model.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from .event_log import SOURCE_EVENTS_MAXLEN, source_events_key
 from .redisbase import RedisBase, wrap
 
 RESOLVED_RETENTION_S = 24 * 3600
@@ -121,8 +123,8 @@ return out
 """
 
 _SETTLE = """
-local n, confirm = 0, ARGV[2] == '1'
-for i = 1, #KEYS - 1 do
+local n, confirm, nfp = 0, ARGV[2] == '1', #KEYS - 2
+for i = 1, nfp do
   local k = KEYS[i]
   if redis.call('HGET', k, 'token') == ARGV[1] and redis.call('HEXISTS', k, 'pending') == 1 then
     if confirm then
@@ -133,9 +135,16 @@ for i = 1, #KEYS - 1 do
     end
   end
 end
+local stat, log = KEYS[nfp + 1], KEYS[nfp + 2]
 if n > 0 then
-  redis.call('HINCRBY', KEYS[#KEYS], 'eventsProcessed', n)
-  redis.call('HSET', KEYS[#KEYS], 'lastEventTime', ARGV[3])
+  redis.call('HINCRBY', stat, 'eventsProcessed', n)
+  redis.call('HSET', stat, 'lastEventTime', ARGV[3])
+end
+local width = tonumber(ARGV[5]) * 2
+if width > 0 then
+  for j = 6, #ARGV, width do
+    redis.call('XADD', log, 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, j, j + width - 1))
+  end
 end
 return n
 """
@@ -155,7 +164,9 @@ class AlertStore(Protocol):
         repeat_after_s: int = 0, always: bool = False, lease_s: float = DEFAULT_LEASE_S,
         now: float | None = None,
     ) -> list[Verdict]: ...
-    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> int: ...
+    async def confirm_dedupe(
+        self, source: str, fingerprints: Sequence[str], *, token: str, events: Sequence[Mapping[str, str]] = (),
+    ) -> int: ...
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None: ...
     async def count_events(self, source: str, n: int) -> None: ...
     async def alert_states(self, source: str) -> list[dict[str, str]]: ...
@@ -187,17 +198,30 @@ class RedisAlertStore(RedisBase):
         raw = await self._script(_DEDUPE)(keys=keys, args=args)
         return [Verdict(Decision(str(d)), str(e)) for d, e in raw]
 
-    async def _settle(self, source: str, fingerprints: Sequence[str], *, token: str, confirm: bool) -> int:
+    async def _settle(
+        self, source: str, fingerprints: Sequence[str], *, token: str, confirm: bool,
+        events: Sequence[Mapping[str, str]] = (),
+    ) -> int:
         if not fingerprints:
             return 0
-        keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source)]
-        return int(await self._script(_SETTLE)(keys=keys, args=[token, int(confirm), time.time()]))
+        keys = [fp_key(source, fp) for fp in fingerprints] + [stat_key(source), source_events_key(source)]
+        fields = list(events[0]) if events else []
+        args: list[str | int | float] = [token, int(confirm), time.time(), SOURCE_EVENTS_MAXLEN, len(fields)]
+        for e in events:
+            if list(e) != fields:
+                raise ValueError("every source event record must have the same fields, in the same order")
+            for name in fields:
+                args += [name, e[name]]
+        return int(await self._script(_SETTLE)(keys=keys, args=args))
 
     @wrap
-    async def confirm_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> int:
+    async def confirm_dedupe(
+        self, source: str, fingerprints: Sequence[str], *, token: str, events: Sequence[Mapping[str, str]] = (),
+    ) -> int:
         """The broker accepted the events of request `token`: its claims are settled and counted
-        (how many were still its own)."""
-        return await self._settle(source, fingerprints, token=token, confirm=True)
+        (how many were still its own), and `events` (what the API lists as the Source's
+        events, `cm:srcev`: ids and names, never bodies) are recorded in the same call."""
+        return await self._settle(source, fingerprints, token=token, confirm=True, events=events)
 
     @wrap
     async def undo_dedupe(self, source: str, fingerprints: Sequence[str], *, token: str) -> None:

@@ -113,3 +113,30 @@ async def _same_alert_twice_in_one_notification(url: str) -> None:
 def test_same_alert_twice_in_one_notification_is_one_event_not_inflight(store_url: str) -> None:
     """A notification repeating an alert must not wait on its own claim (that was a 503)."""
     asyncio.run(_same_alert_twice_in_one_notification(store_url))
+
+
+def test_confirm_records_the_source_events_in_the_same_call_and_undo_records_none(store_url: str) -> None:
+    """What the API lists as a Source's events is written by confirm itself (one round
+    trip per webhook, not two); an undone request leaves no entry."""
+    from cutman.adapters.event_log import RedisEventLog
+
+    async def scenario() -> list[dict[str, str]]:
+        s, log = RedisAlertStore(store_url), RedisEventLog(store_url)
+        try:
+            await s.dedupe(SRC, [claim(fp="fa", event="ea"), claim(fp="fb", event="eb")], max_active_s=60,
+                           token="tu", lease_s=30)
+            await s.undo_dedupe(SRC, ["fa", "fb"], token="tu")
+            assert await log.source_events(SRC, limit=10) == []
+            await s.dedupe(SRC, [claim(fp="fa", event="ea"), claim(fp="fb", event="eb")], max_active_s=60,
+                           token="tc", lease_s=30)
+            events = [{"type": "alert.firing", "eventId": e, "alertname": "X ü"} for e in ("ea", "eb")]
+            assert await s.confirm_dedupe(SRC, ["fa", "fb"], token="tc", events=events) == 2
+            return [fields for _, fields in await log.source_events(SRC, limit=10)]
+        finally:
+            await s.close()
+            await log.close()
+
+    assert asyncio.run(scenario()) == [
+        {"type": "alert.firing", "eventId": "eb", "alertname": "X ü"},
+        {"type": "alert.firing", "eventId": "ea", "alertname": "X ü"},
+    ]

@@ -48,12 +48,23 @@ from cutman.models.events import EventType
 from cutman.models.resources import SourceSpec, SourceType
 
 from . import alertmanager as am
-from . import api, approvals, authn, compiled, configloss, housekeeping, sourceevents, ui
+from . import (
+    api,
+    approvals,
+    authn,
+    compiled,
+    configloss,
+    housekeeping,
+    routecache,
+    sourceevents,
+    ui,
+)
 from .apiauth import ApiAuth
 from .body import Body
 
 logger = logs.get("cutman.ingest")
 HOUSEKEEPING_CHECK_S = 50
+HOUSEKEEPING_ASK_S = 5.0
 Route = Callable[[Scope, Receive, Send], Awaitable[None]]
 SUMMARY_KEY = {Decision.FIRING: "firing", Decision.REPEAT: "repeated", Decision.DUPLICATE: "duplicates",
                Decision.RESOLVED: "resolved", Decision.IGNORED: "ignored"}
@@ -74,6 +85,8 @@ class Ingest(FunctionBase):
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
         self.max_alerts = int(cfg.get("CUTMAN_MAX_ALERTS", str(am.DEFAULT_MAX_ALERTS)))
         self.sources = compiled.SourceCache()
+        self.route_cache = routecache.RouteCache()
+        self._asked_until = 0.0
         sweeper = housekeeping.Housekeeping(store=self.store, broker=self.broker,
                                             lease_s=float(cfg.get("CUTMAN_LEASE_SECONDS", "30")))
         self.routes: dict[str, Route] = {"/metrics": self.serve_metrics, housekeeping.PATH: sweeper.serve,
@@ -150,9 +163,7 @@ class Ingest(FunctionBase):
 
     async def webhook(self, scope: Scope, body: Body, *, token: str) -> dict[str, Any]:
         path = scope["path"]
-        source = await self.store.route(path)
-        if source is None:
-            raise await self.config_guard.missing(f"no Source serves {path}")
+        source, cfg = await self._served(path)
         if scope["method"] != "POST":
             raise NotFound(f"{path} takes POST only")
         headers = headers_of(scope)
@@ -160,14 +171,29 @@ class Ingest(FunctionBase):
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMedia(f"content-type must be application/json, got {ctype or 'none'}")
         raw = await body.read()
-        cfg = await self.store.get_config("source", source)
-        if cfg is None:
-            raise await self.config_guard.missing(f"source {source} is not configured")
         authn.check((cfg.get("ingest") or {}).get("auth"), headers=headers, body=raw)
         parsed = self.sources.get(source, cfg["spec"])
         if parsed.spec.type is not SourceType.WEBHOOK:
             return await self.emit_source_event(source, parsed.spec, headers, raw)
         return await self.alerts(source, parsed, raw, token=token)
+
+    async def _served(self, path: str) -> tuple[str, dict[str, Any]]:
+        """The Source serving `path` and its compiled config, read fresh (the route may come
+        from the RouteCache); NotFound or the config-loss answer when none serves it."""
+        source = self.route_cache.get(path)
+        if source is not None:
+            cfg = await self.store.get_config("source", source)
+            if cfg is not None and routecache.claims(cfg, path):
+                return source, cfg
+            self.route_cache.forget(path)
+        source = await self.store.route(path)
+        if source is None:
+            raise await self.config_guard.missing(f"no Source serves {path}")
+        cfg = await self.store.get_config("source", source)
+        if cfg is None:
+            raise await self.config_guard.missing(f"source {source} is not configured")
+        self.route_cache.put(path, source)
+        return source, cfg
 
     async def source_event(self, scope: Scope, body: Body) -> dict[str, Any]:
         """POST /sources/<ns>/<name>: an api, schedule or kubernetes Source's event."""
@@ -213,13 +239,12 @@ class Ingest(FunctionBase):
         except CutmanError:
             await self.store.undo_dedupe(source, fps, token=token)
             raise
-        await self.store.confirm_dedupe(source, fps, token=token)
-        if chosen:
-            await self._starting()
-        await self.store.record_source_events(source, [
+        await self.store.confirm_dedupe(source, fps, token=token, events=[
             {"type": "alert." + p.claim.status, "eventId": v.event_id, "decision": v.decision.value,
              "fingerprint": p.claim.fingerprint, "alertname": p.alert.alertname,
              "severity": p.alert.severity or ""} for p, v in chosen])
+        if chosen:
+            await self._starting()
         counts = {d: sum(v.decision is d for v in verdicts) for d in Decision}
         self._count(source, counts, filtered)
         if counts[Decision.INFLIGHT]:
@@ -231,7 +256,12 @@ class Ingest(FunctionBase):
     async def _starting(self) -> None:
         """Runs were started: at most once a minute, ask the reconciler to schedule the
         housekeeping sweep while they exist (cutman.core.housekeeping). Best effort: it is
-        no part of the webhook's answer, and the next start or sweep asks again."""
+        no part of the webhook's answer, and the next start or sweep asks again. Each
+        process asks Redis at most every HOUSEKEEPING_ASK_S, not on every webhook."""
+        now = time.monotonic()
+        if now < self._asked_until:
+            return
+        self._asked_until = now + HOUSEKEEPING_ASK_S
         try:
             if await self.store.ask_once("housekeeping", HOUSEKEEPING_CHECK_S):
                 await self.broker.send([make_event(type=EventType.HOUSEKEEPING_CHECK.value, source="/cutman/ingest",
