@@ -178,3 +178,16 @@ def test_metrics_in_prometheus_text_format(rig: IngestRig) -> None:
     count = samples[("cutman_ingest_request_duration_seconds_count", ())]
     inf = samples[("cutman_ingest_request_duration_seconds_bucket", (("le", "+Inf"),))]
     assert count == inf >= 3
+
+
+def test_a_source_moved_to_another_path_stops_serving_its_old_path_at_once(rig: IngestRig) -> None:
+    """ingest remembers which Source serves a path (routecache); the config read of every
+    webhook still notices a move on the very next request."""
+    rig.apply(source("mover", "/webhook/before"))
+    assert post(rig, "/webhook/before", am_payload(alert(pod="p1"))).status_code == 200
+    rig.apply(source("mover", "/webhook/after"))
+    assert post(rig, "/webhook/before", am_payload(alert(pod="p2"))).status_code == 404
+    assert post(rig, "/webhook/after", am_payload(alert(pod="p3"))).json()["firing"] == 1
+    rig.apply(source("mover", "/webhook/before"))
+    assert post(rig, "/webhook/after", am_payload(alert(pod="p4"))).status_code == 404
+    assert post(rig, "/webhook/before", am_payload(alert(pod="p5"))).json()["firing"] == 1
