@@ -35,7 +35,7 @@ from .models.run import Decision, Run, StepPhase
 if TYPE_CHECKING:  # the HTTP client (aiohttp) is ingest's; step functions only reply
     from .adapters.broker_client import Broker
 
-APPROVAL_PATH = "/approvals/"
+APPROVAL_PATH = stepconfig.APPROVAL_PATH
 ApprovalSettings = stepconfig.ApprovalSettings
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+APPROVAL_PATH = "/approvals/"
+"""Where ingest serves the signed approval links."""
 DEFAULT_APPROVAL_MIN = 60.0
 DEFAULT_LEASE_S = 30.0
 

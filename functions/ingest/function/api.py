@@ -19,12 +19,9 @@ from urllib.parse import parse_qsl
 from cutman import log as logs
 from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store
-from cutman.api import queries
-from cutman.approvals import apply_decision, resume
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond, respond_error
 from cutman.core import jsonlimits
 from cutman.errors import BadRequest, CutmanError, Invalid, NotFound
-from cutman.models.run import Decision
 
 from .apiauth import ApiAuth
 from .runstream import Hub, serve_stream
@@ -63,6 +60,8 @@ class Masker:
     at: float = 0.0
 
     async def get(self) -> list[str]:
+        from cutman.api import queries
+
         if self.values is None or time.monotonic() - self.at > MASK_CACHE_S:
             self.values, self.at = await queries.secret_values(self.store), time.monotonic()
         return self.values
@@ -118,6 +117,8 @@ class ApiEndpoint:
         raise NotFound(f"no API route {scope['path']} (see GET {PREFIX})")
 
     async def _answer(self, send: Send, status: int, doc: Any) -> None:
+        from cutman.api import queries
+
         safe = queries.masked(doc, await self.masker.get())
         await respond(send, status, json.dumps(safe, default=str).encode(),
                       {"content-type": "application/json", "cache-control": "no-store"})
@@ -133,17 +134,23 @@ class ApiEndpoint:
             "POST /api/v1/runs/<id>/steps/<step>/approve", "POST /api/v1/runs/<id>/steps/<step>/deny"]}
 
     async def resources(self, *, query: Query, body: bytes, kind: str) -> dict[str, Any]:
+        from cutman.api import queries
+
         items = await queries.list_resources(self.store, kind, namespace=query.get("namespace"),
                                              labels=selector_of(query.get("labelSelector")))
         return {"kind": kind[:-1].capitalize() + "List", "items": items, "continue": None}
 
     async def resource(self, *, query: Query, body: bytes, kind: str, ns: str, name: str) -> dict[str, Any]:
+        from cutman.api import queries
+
         doc = await queries.get_resource(self.store, kind, ns, name)
         if doc is None:
             raise NotFound(f"{kind[:-1]} {ns}/{name} does not exist")
         return doc
 
     async def runs(self, *, query: Query, body: bytes) -> dict[str, Any]:
+        from cutman.api import queries
+
         page = await queries.list_runs(
             self.store, namespace=query.get("namespace"), workflow=query.get("workflow"),
             phase=query.get("phase"), fingerprint=query.get("fingerprint"), source=query.get("source"),
@@ -151,22 +158,30 @@ class ApiEndpoint:
         return page.doc("RunList")
 
     async def run(self, *, query: Query, body: bytes, run: str) -> dict[str, Any]:
+        from cutman.api import queries
+
         doc = await queries.get_run(self.store, run)
         if doc is None:
             raise NotFound(f"run {run} does not exist (expired or never started)")
         return doc
 
     async def alerts(self, *, query: Query, body: bytes) -> dict[str, Any]:
+        from cutman.api import queries
+
         items = await queries.list_alerts(self.store, namespace=query.get("namespace"), source=query.get("source"),
                                           status=query.get("status"), fingerprint=query.get("fingerprint"))
         return {"kind": "AlertList", "items": items, "continue": None}
 
     async def events(self, *, query: Query, body: bytes) -> dict[str, Any]:
+        from cutman.api import queries
+
         page = await queries.source_events(self.store, namespace=query.get("namespace"), source=query.get("source"),
                                            limit=queries.limit_of(query.get("limit")), cont=query.get("continue"))
         return page.doc("SourceEventList")
 
     async def one_source_events(self, *, query: Query, body: bytes, ns: str, name: str) -> dict[str, Any]:
+        from cutman.api import queries
+
         if await self.store.get_config("source", f"{ns}/{name}") is None:
             raise NotFound(f"source {ns}/{name} does not exist")
         page = await queries.source_events(self.store, source=f"{ns}/{name}",
@@ -174,11 +189,16 @@ class ApiEndpoint:
         return page.doc("SourceEventList")
 
     async def deadletters(self, *, query: Query, body: bytes) -> dict[str, Any]:
+        from cutman.api import queries
+
         page = await queries.dead_letters(self.store, limit=queries.limit_of(query.get("limit")),
                                           cont=query.get("continue"))
         return page.doc("DeadLetterList")
 
     async def decide(self, *, query: Query, body: bytes, run: str, step: str, verb: str) -> dict[str, Any]:
+        from cutman.approvals import apply_decision, resume
+        from cutman.models.run import Decision
+
         by = _decided_by(body)
         decision = Decision.APPROVED if verb == "approve" else Decision.DENIED
         applied = await apply_decision(self.store, run_id=run, step=step, decision=decision, by=by)

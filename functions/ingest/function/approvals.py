@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from cutman import log as logs
 from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store
-from cutman.approvals import APPROVAL_PATH, apply_decision, resume
 from cutman.asgi import Receive, Scope, Send, read_body, respond, respond_error, respond_json
-from cutman.core.approval import verify_token
 from cutman.errors import CutmanError, Invalid, NotFound
-from cutman.models.run import Decision
+from cutman.stepconfig import APPROVAL_PATH
 
 PREFIX = APPROVAL_PATH
 logger = logs.get("cutman.ingest.approvals")
@@ -42,6 +40,10 @@ class ApprovalEndpoint:
             await respond_error(send, err)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from cutman.approvals import apply_decision, resume
+        from cutman.core.approval import verify_token
+        from cutman.models.run import Decision
+
         if self.key is None:
             raise NotFound("approval links are not enabled (CUTMAN_APPROVAL_KEY is not set)")
         grant = verify_token(key=self.key, token=scope["path"][len(PREFIX):], now=time.time())

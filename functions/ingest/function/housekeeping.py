@@ -30,23 +30,23 @@ import base64
 import binascii
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 from cutman import clock
 from cutman import log as logs
-from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store, lease_key
-from cutman.approvals import due_expiries
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond_error, respond_json
-from cutman.core import engine, recovery
 from cutman.errors import BadRequest, CutmanError, NotFound
 from cutman.models.cloudevent import ext, from_http, make_event
 from cutman.models.events import EventType, Ext
-from cutman.sinks.delivery import sweep_sink_deliveries
-from cutman.stephost import DEFAULT_LEASE_S, reply_for
-from cutman.waiting import anything_waits
+from cutman.stepconfig import DEFAULT_LEASE_S
+
+if TYPE_CHECKING:
+    # What a sweep uses (the engine, the run models, the sink plugins and httpx) is
+    # imported by the first sweep, not with ingest: a webhook needs none of it.
+    import httpx
+    from cutman.adapters.broker_client import Broker
 
 PATH = "/housekeeping/approvals"
 DEAD_PATH = "/housekeeping/deadletters"
@@ -57,7 +57,16 @@ logger = logs.get("cutman.ingest.housekeeping")
 class Housekeeping:
     def __init__(self, *, store: Store, broker: Broker, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.store, self.broker, self.lease_s = store, broker, lease_s
-        self.http = httpx.AsyncClient()
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client sink deliveries are swept with, made by the first sweep."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()
+        return self._http
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -76,6 +85,9 @@ class Housekeeping:
         await respond_json(send, 200, result)
 
     async def sweep(self) -> dict[str, int]:
+        from cutman.sinks.delivery import sweep_sink_deliveries
+        from cutman.waiting import anything_waits
+
         resent = await self.flush_outbox()
         expired = await self.expire_approvals()
         sinks = await sweep_sink_deliveries(self.store, time.time(), http=self.http, emit=self.broker.send)
@@ -95,6 +107,8 @@ class Housekeeping:
         return len(due)
 
     async def expire_approvals(self) -> int:
+        from cutman.approvals import due_expiries
+
         due = await due_expiries(self.store, now=time.time())
         events = [d.event for d in due if d.event is not None]
         await self.broker.send(events)
@@ -105,6 +119,9 @@ class Housekeeping:
         return len(events)
 
     async def sweep_runs(self) -> tuple[int, int]:
+        from cutman.core import engine, recovery
+        from cutman.stephost import reply_for
+
         failed = nudged = 0
         for run_id, _deadline in await self.store.active_runs():
             run = await self.store.get_run(run_id)
@@ -127,6 +144,9 @@ class Housekeeping:
         """Fail a run past its deadline, taking its current step's lease even from a holder
         still renewing it (hung, or slower than the deadline allows): the holder finds its
         lease gone when it ends and drops its result (cutman.stephost)."""
+        from cutman.core import engine
+        from cutman.stephost import reply_for
+
         token, key = uuid.uuid4().hex, lease_key(run_id, step or "-")
         if not await self.store.acquire(key, token, 30):
             await self.store.take_over(key, token, 30)

@@ -21,7 +21,6 @@ from typing import Any
 
 from cutman import log as logs
 from cutman.adapters.store import Store
-from cutman.api import queries
 from cutman.asgi import Receive, Scope, Send, headers_of
 from cutman.errors import CutmanError
 
@@ -60,6 +59,8 @@ class Hub:
 
     async def enrich(self, entries: list[tuple[str, dict[str, str]]]) -> list[Update]:
         """Each entry with the run's summary (each run read once per batch)."""
+        from cutman.api import queries
+
         ids = list(dict.fromkeys(f["run"] for _, f in entries if f.get("run")))
         runs = dict(zip(ids, await self.store.get_runs(ids)))
         out: list[Update] = []
@@ -115,6 +116,8 @@ async def _disconnected(receive: Receive) -> None:
 
 async def serve_stream(hub: Hub, scope: Scope, receive: Receive, send: Send, *,
                        query: dict[str, str], mask: list[str]) -> None:
+    from cutman.api import queries
+
     headers = headers_of(scope)
     sub = Subscriber(run=query.get("run") or None, workflow=query.get("workflow") or None)
     resume = headers.get("last-event-id") or query.get("lastEventId") or ""

@@ -20,11 +20,9 @@ from urllib.parse import parse_qsl
 
 from cutman import log as logs
 from cutman.adapters.store import Store
-from cutman.api import queries
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond, respond_error
 from cutman.errors import CutmanError, NotFound, Unauthorized
 
-from . import uiviews
 from .apiauth import COOKIE, ApiAuth
 
 PREFIX = "/ui"
@@ -42,6 +40,8 @@ class UiEndpoint:
         self.assets = {f"/static/{p.name}": p.read_bytes() for p in ASSETS.iterdir() if p.suffix in TYPES}
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from . import uiviews
+
         path = scope["path"][len(PREFIX):] or "/"
         try:
             if path in self.assets:
@@ -61,6 +61,10 @@ class UiEndpoint:
             await respond_error(send, err)
 
     async def render(self, path: str) -> str:
+        from cutman.api import queries
+
+        from . import uiviews
+
         mask = await queries.secret_values(self.store)
         if path in ("/", "/fragments/runs"):
             runs = queries.masked((await queries.list_runs(self.store, limit=50)).items, mask)
@@ -81,6 +85,8 @@ class UiEndpoint:
         raise NotFound(f"no page {PREFIX}{path}")
 
     async def login(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from . import uiviews
+
         if scope["method"] == "GET":
             await self._html(send, uiviews.login_page())
             return
