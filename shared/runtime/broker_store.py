@@ -24,6 +24,9 @@ READ_COUNT = 64
 BLOCK_MS = 1000
 
 Entry = tuple[str, dict[str, str]]
+Reader = tuple[str, "Group", str]
+"""(stream key, group, consumer) whose new entries a commit reads in the same transaction."""
+_UNPARSED: Any = object()
 
 
 class Stream(StrEnum):
@@ -62,6 +65,7 @@ class Store:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
+        self._parsed: dict[str, dict[str, Any] | None] = {}
 
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
         try:
@@ -87,18 +91,26 @@ class Store:
         payload: dict[Any, Any] = dict(fields)
         return str(await self._call(self._r.xadd(key, payload)))
 
-    async def triggers(self) -> dict[str, dict[str, Any]]:
+    async def triggers(self) -> dict[str, tuple[dict[str, Any], str]]:
+        """Every Trigger as (manifest, its JSON text). A manifest is parsed once per text:
+        the table is read for every batch and every reply, and rarely changes."""
         raw: dict[str, str] = await self._call(self._r.hgetall(TRIGGERS_KEY))
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, tuple[dict[str, Any], str]] = {}
+        parsed: dict[str, dict[str, Any] | None] = {}
         for key, text in raw.items():
-            try:
-                manifest = json.loads(text)
-            except ValueError:
-                manifest = None
+            manifest = self._parsed.get(text, _UNPARSED)
+            if manifest is _UNPARSED:
+                try:
+                    loaded = json.loads(text)
+                except ValueError:
+                    loaded = None
+                manifest = loaded if isinstance(loaded, dict) else None
+            parsed[text] = manifest
             if isinstance(manifest, dict):
-                out[key] = manifest
+                out[key] = (manifest, text)
             else:
                 log.error(logger, "trigger is not a JSON object; ignored", trigger=key)
+        self._parsed = parsed  # only the current texts stay cached
         return out
 
     async def read(
@@ -126,9 +138,11 @@ class Store:
                 return entries
 
     async def commit_many(
-        self, key: str, group: Group, entry_ids: Sequence[str], adds: Sequence[tuple[str, Mapping[str, str]]]
-    ) -> None:
-        """Append `adds` and ack + delete a batch of entries of `key` in one transaction."""
+        self, key: str, group: Group, entry_ids: Sequence[str], adds: Sequence[tuple[str, Mapping[str, str]]],
+        then_read: Reader | None = None,
+    ) -> list[Entry]:
+        """Append `adds` and ack + delete a batch of entries of `key` in one transaction;
+        with `then_read`, also read that group's new entries (see `commit`)."""
         async with self._r.pipeline(transaction=True) as tx:
             for add_key, fields in adds:
                 payload: dict[Any, Any] = dict(fields)
@@ -136,15 +150,23 @@ class Store:
             if entry_ids:
                 tx.xack(key, group, *entry_ids)
                 tx.xdel(key, *entry_ids)
-            await self._call(tx.execute())
+            return await self._execute(tx, then_read)
 
     async def commit(
         self,
         done: tuple[str, Group, str],
         adds: Sequence[tuple[str, Mapping[str, str]]] = (),
         maxlen: Mapping[str, int] | None = None,
-    ) -> None:
-        """Append `adds` and ack + delete the `done` entry in one transaction."""
+        then_read: Reader | None = None,
+    ) -> list[Entry]:
+        """Append `adds` and ack + delete the `done` entry in one transaction.
+
+        With `then_read`, the same transaction ends with a non-blocking XREADGROUP of that
+        stream's new entries, returned for the caller to handle now: what it just added
+        is then delivered without waiting for the group's own blocked reader to wake and
+        read it (a round trip and a wake-up per hop). The entries are in the consumer's
+        pending list like any read, so a crash before they are handled loses nothing.
+        """
         key, group, entry_id = done
         async with self._r.pipeline(transaction=True) as tx:
             for add_key, fields in adds:
@@ -153,4 +175,24 @@ class Store:
                 tx.xadd(add_key, payload, maxlen=limit, approximate=limit is not None)
             tx.xack(key, group, entry_id)
             tx.xdel(key, entry_id)
+            return await self._execute(tx, then_read)
+
+    async def _execute(self, tx: Any, then_read: Reader | None) -> list[Entry]:
+        if then_read is None:
             await self._call(tx.execute())
+            return []
+        read_key, read_group, consumer = then_read
+        tx.xreadgroup(read_group, consumer, {read_key: ">"}, count=READ_COUNT)
+        results = await self._call(tx.execute(raise_on_error=False))
+        for result in results[:-1]:
+            if isinstance(result, Exception):
+                await self._call(_raise(result))
+        reply = results[-1]
+        if isinstance(reply, Exception):  # its group is gone: its own worker recreates it
+            return []
+        return [(str(i), dict(f or {})) for _, messages in reply or [] for i, f in messages]
+
+
+async def _raise(exc: Exception) -> None:
+    """An error found in a transaction's results, raised where `_call` translates it."""
+    raise exc

@@ -5,8 +5,15 @@ Fan-out reads the ingress stream and, for every Trigger (read fresh from the has
 was accepted sees it) whose filter matches, adds one durable entry to the deliveries
 stream. Dispatch delivers each entry as `delivery.py` says, without waiting
 for one delivery before starting the next (`max_inflight` bounds them); a reply
-re-enters the ingress stream, and a failure ends in the dead-letter sink and in the
-dead-letter stream.
+enters the broker as an accepted event would, and a failure ends in the dead-letter
+sink and in the dead-letter stream.
+
+A hop costs as little as the contract allows (issue 12, the run path): the transaction
+that routes events also reads the deliveries it made, which start at once instead of
+when the dispatch worker's blocked read wakes; and a reply is routed in the transaction
+that acks its delivery (Triggers read after it arrived, as the fan-out reads them),
+not appended to the ingress stream for the fan-out to pick up. Trigger manifests are
+parsed once per text.
 
 Nothing is lost to a crash: entries are acked only when their work is done, every
 state change is one MULTI/EXEC, and on start each worker re-reads its own pending
@@ -77,6 +84,7 @@ class Workers:
         self._inflight: set[tuple[str, str]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._system: dict[str, dict[str, tuple[dict[str, Any], str]]] = {}
         self.counts: Counter[str] = Counter()
 
     async def start(self) -> None:
@@ -165,19 +173,42 @@ class Workers:
                 backlog, after = True, "0"
                 await asyncio.sleep(RECONNECT_DELAY)
 
-    async def _fanout(self, broker: str, entries: list[Entry]) -> None:
-        """Route a batch of accepted events: Triggers read once for the batch (every event
-        in it was accepted before the read), all matches and acks in one transaction."""
+    async def _routes(self, broker: str) -> list[tuple[str, dict[str, Any], str]]:
+        """This broker's Triggers as (name, manifest, manifest JSON), read now: an event
+        accepted before a Trigger was applied may miss it, one accepted after never does."""
         namespace, name = broker.split("/", 1)
         # System Triggers (the config-resync route) are built in: a Redis that lost the
         # Trigger table must still reach the reconciler that rebuilds it.
-        triggers = sorted({**system_triggers(namespace, name), **await self.store.triggers()}.items())
-        mine = [(t, m) for t, m in triggers
+        system = self._system.get(broker)
+        if system is None:
+            system = self._system[broker] = {t: (m, json.dumps(m)) for t, m in system_triggers(namespace, name).items()}
+        triggers = sorted({**system, **await self.store.triggers()}.items())
+        return [(t, m, text) for t, (m, text) in triggers
                 if (m.get("metadata") or {}).get("namespace", t.split("/")[0]) == namespace
                 and (m.get("spec") or {}).get("broker") == name]
-        manifests = {t: json.dumps(m) for t, m in mine}
+
+    def _route(self, broker: str, routes: list[tuple[str, dict[str, Any], str]], raw: str,
+               attributes: Mapping[str, Any], adds: list[tuple[str, Mapping[str, str]]]) -> None:
+        """One delivery entry per matching Trigger, appended to `adds`."""
+        matched = [t for t, m, _ in routes if self._matches(t, m, attributes)]
+        texts = {t: text for t, _, text in routes}
+        for trigger in matched:
+            adds.append((stream_key(broker, Stream.DELIVERIES),
+                         {Field.EVENT: raw, Field.TRIGGER: trigger, Field.MANIFEST: texts[trigger]}))
+        self.counts["routed" if matched else "dropped"] += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            log.debug(logger, "event routed" if matched else "no trigger matched; event dropped",
+                      broker=broker, event=attributes.get("id"), type=attributes.get("type"), triggers=matched)
+
+    def _dispatcher(self, broker: str) -> tuple[str, Group, str]:
+        return stream_key(broker, Stream.DELIVERIES), Group.DISPATCH, self.settings.consumer
+
+    async def _fanout(self, broker: str, entries: list[Entry]) -> None:
+        """Route a batch of accepted events: Triggers read once for the batch (every event
+        in it was accepted before the read), all matches and acks in one transaction,
+        which also reads the new deliveries so that they start at once."""
+        routes = await self._routes(broker)
         adds: list[tuple[str, Mapping[str, str]]] = []
-        routed = dropped = 0
         for entry_id, fields in entries:
             raw = fields.get(Field.EVENT)
             if raw is None:
@@ -188,19 +219,11 @@ class Workers:
                 log.error(logger, "unreadable ingress entry dropped", broker=broker, entry=entry_id,
                           error=exc.message)
                 continue
-            matched = [t for t, m in mine if self._matches(t, m, attributes)]
-            for trigger in matched:
-                adds.append((stream_key(broker, Stream.DELIVERIES),
-                             {Field.EVENT: raw, Field.TRIGGER: trigger, Field.MANIFEST: manifests[trigger]}))
-            routed += bool(matched)
-            dropped += not matched
-            if logger.isEnabledFor(logging.DEBUG):
-                log.debug(logger, "event routed" if matched else "no trigger matched; event dropped",
-                          broker=broker, event=attributes.get("id"), type=attributes.get("type"), triggers=matched)
-        await self.store.commit_many(stream_key(broker, Stream.INGRESS), Group.FANOUT,
-                                     [e for e, _ in entries], adds)
-        self.counts["routed"] += routed
-        self.counts["dropped"] += dropped
+            self._route(broker, routes, raw, attributes, adds)
+        fresh = await self.store.commit_many(stream_key(broker, Stream.INGRESS), Group.FANOUT,
+                                             [e for e, _ in entries], adds,
+                                             then_read=self._dispatcher(broker) if adds else None)
+        await self._dispatch(broker, fresh)
 
     def _matches(self, trigger: str, manifest: dict[str, Any], attributes: Mapping[str, Any]) -> bool:
         try:
@@ -277,12 +300,7 @@ class Workers:
                 )
                 await self._dead_letter(broker, done, event, trigger, policy, bad, url, count)
                 return
-            adds: list[tuple[str, Mapping[str, str]]] = []
-            if reply is not None:
-                adds.append(
-                    (stream_key(broker, Stream.INGRESS), {Field.EVENT: dump_event(arrived(reply))})
-                )
-            await self._commit(done, adds)
+            await self._commit_reply(broker, done, reply)
             self.counts["delivered"] += 1
             if logger.isEnabledFor(logging.DEBUG):
                 log.debug(logger, "delivered", status=attempt.status, attempt=count, url=url,
@@ -346,6 +364,32 @@ class Workers:
             dead_letter_sink=dls_url or None,
             dead_letter_status=dls_status or None,
         )
+
+    async def _commit_reply(self, broker: str, done: tuple[str, Group, str], reply: BaseCloudEvent | None) -> None:
+        """Finish a delivery whose reply (if any) enters the broker: routed here, as the
+        fan-out would route it from the ingress stream, in the transaction that acks the
+        delivery, and the deliveries it makes started at once. That skips a stream, two
+        worker wake-ups and four round trips per reply, the hop between two steps."""
+        if reply is None:
+            await self._commit(done)
+            return
+        stamped = arrived(reply)
+        raw = dump_event(stamped)
+        while True:
+            try:
+                adds: list[tuple[str, Mapping[str, str]]] = []
+                self._route(broker, await self._routes(broker), raw, stamped.get_attributes(), adds)
+                fresh = await self.store.commit(done, adds, then_read=self._dispatcher(broker) if adds else None)
+                break
+            except (Unavailable, NoGroup) as exc:
+                log.warning(logger, "cannot record delivery outcome yet; retrying", error=str(exc))
+                await asyncio.sleep(RECONNECT_DELAY)
+        if fresh:
+            # Not awaited here: this delivery holds a slot until it returns, and waiting
+            # for more slots while holding one could deadlock when all are taken.
+            handoff = asyncio.create_task(self._dispatch(broker, fresh))
+            self._deliveries.add(handoff)
+            handoff.add_done_callback(self._deliveries.discard)
 
     async def _commit(
         self,
