@@ -5,6 +5,10 @@ until its run (found from the alert's fingerprint record and the run id rule) is
 Succeeded in Redis. One at a time, then 16 concurrent. The floor is the bare cost of
 the work itself: two `sh -c true` spawns, measured here.
 
+The end of a run is seen on the run update stream (`cm:runs:updates`, one blocking
+XREAD in one thread), not by polling each run: 16 threads each reading its run every
+millisecond took about a core of this 2-core machine from the stack it measured.
+
 Dedupe: N identical alerts posted concurrently (httpx, C in flight, 5xx retried as
 Alertmanager would) must start exactly one run.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import threading
 import time
 import uuid
 
@@ -24,21 +29,56 @@ from cutman.core.ids import run_id
 
 from .common import E2E_PATH, E2E_SOURCE, E2E_WORKFLOW, RedisMonitor, Stack, alert, pct, webhook
 
-POLL_S = 0.001
 RETRIES: list[int] = []  # webhooks of the e2e scenario that had to be posted again
+UPDATES = "cm:runs:updates"
 
 
-def _run_key(r: redis.Redis, labels: dict[str, str]) -> str | None:
+class Finishes:
+    """When each run ended, from the run update stream, read by one thread."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._r = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._done: dict[str, float] = {}
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        last = self._r.xrevrange(UPDATES, count=1)
+        self._after = last[0][0] if last else "0-0"
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            reply = self._r.xread({UPDATES: self._after}, block=200, count=500)
+            for _, entries in reply or []:
+                now = time.perf_counter()
+                with self._cond:
+                    for entry_id, fields in entries:
+                        self._after = entry_id
+                        if fields.get("phase") in ("Succeeded", "Failed"):
+                            self._done.setdefault(fields.get("run", ""), now)
+                    self._cond.notify_all()
+
+    def wait(self, run: str, deadline: float) -> float:
+        with self._cond:
+            while run not in self._done:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise TimeoutError(f"run {run} did not finish within 60 s")
+                self._cond.wait(left)
+            return self._done[run]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._r.close()
+
+
+def _run_id(r: redis.Redis, labels: dict[str, str]) -> str | None:
     event = r.hget(f"cm:fp:{{{E2E_SOURCE}}}:{fingerprint(labels)}", "event")
-    return f"cm:run:{{{run_id(workflow=E2E_WORKFLOW, event_id=str(event))}}}" if event else None
+    return run_id(workflow=E2E_WORKFLOW, event_id=str(event)) if event else None
 
 
-def _finished(r: redis.Redis, key: str) -> bool:
-    raw = r.get(key)
-    return bool(raw) and json.loads(str(raw)).get("phase") in ("Succeeded", "Failed")
-
-
-def one_alert(client: httpx.Client, r: redis.Redis, stack: Stack, tag: str) -> float:
+def one_alert(client: httpx.Client, r: redis.Redis, stack: Stack, tag: str, finishes: Finishes) -> float:
     body = webhook(alert(tag))
     started = time.perf_counter()
     for attempt in range(5):  # as Alertmanager does: a 5xx or a dropped connection is retried
@@ -53,14 +93,9 @@ def one_alert(client: httpx.Client, r: redis.Redis, stack: Stack, tag: str) -> f
         RETRIES.append(1)
         time.sleep(0.05 * (attempt + 1))
     assert resp.status_code == 200 and resp.json()["firing"] == 1, resp.text
-    key = _run_key(r, body["alerts"][0]["labels"])
-    assert key is not None
-    deadline = started + 60
-    while not _finished(r, key):
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"run {key} did not finish within 60 s")
-        time.sleep(POLL_S)
-    return time.perf_counter() - started
+    run = _run_id(r, body["alerts"][0]["labels"])
+    assert run is not None
+    return finishes.wait(run, started + 60) - started
 
 
 def spawn_floor(n: int = 50) -> float:
@@ -75,40 +110,41 @@ def run(stack: Stack, *, serial: int, concurrent_alerts: int, concurrency: int =
     out: dict[str, float] = {}
     tag = uuid.uuid4().hex[:8]
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    finishes = Finishes(stack.redis_url)
     try:
         with httpx.Client(timeout=60) as client:
             for i in range(3):  # warm connections and code paths
-                one_alert(client, r, stack, f"{tag}-warm-{i}")
-            times = [one_alert(client, r, stack, f"{tag}-s{i}") for i in range(serial)]
+                one_alert(client, r, stack, f"{tag}-warm-{i}", finishes)
+            times = [one_alert(client, r, stack, f"{tag}-s{i}", finishes) for i in range(serial)]
             out["e2e.p50_ms"] = pct(times, 50) * 1000
             out["e2e.p95_ms"] = pct(times, 95) * 1000
             out["e2e.p99_ms"] = pct(times, 99) * 1000
             with RedisMonitor(stack.redis_url, dict(stack.pids)) as mon:
                 runs = 10
                 for i in range(runs):
-                    one_alert(client, r, stack, f"{tag}-m{i}")
+                    one_alert(client, r, stack, f"{tag}-m{i}", finishes)
             per = mon.per_process()
             out["e2e.redis_commands_per_step"] = per.get("step-cli", 0) / (runs * 2)
             out["e2e.redis_commands_per_run_all"] = sum(per.values()) / runs
             out["e2e.redis_commands_per_alert_ingest"] = per.get("ingest", 0) / runs
             out["e2e.redis_commands_per_run_broker"] = per.get("broker", 0) / runs
-        out.update(_concurrent(stack, r, tag, concurrent_alerts, concurrency))
+        out.update(_concurrent(stack, r, tag, concurrent_alerts, concurrency, finishes))
     finally:
+        finishes.close()
         r.close()
     out["e2e.floor_two_spawns_ms"] = spawn_floor() * 1000
     out["e2e.webhook_retries"] = float(len(RETRIES))
     return out
 
 
-def _concurrent(stack: Stack, r: redis.Redis, tag: str, n: int, concurrency: int) -> dict[str, float]:
+def _concurrent(stack: Stack, r: redis.Redis, tag: str, n: int, concurrency: int,
+                finishes: Finishes) -> dict[str, float]:
     times: list[float] = []
 
     def worker(w: int) -> None:
         with httpx.Client(timeout=60) as client:
             for i in range(w, n, concurrency):
-                times.append(one_alert(client, r, stack, f"{tag}-c{i}"))
-
-    import threading
+                times.append(one_alert(client, r, stack, f"{tag}-c{i}", finishes))
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(concurrency)]
