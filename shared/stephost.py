@@ -263,7 +263,7 @@ class StepHost:
                 return settled
             raise Conflict(f"step {step} of run {run_id} is already running", retry_after=left or 1.0)
         key = lease_key(run_id, step)
-        lease = _Lease(self.store, key, token, self.lease_s)
+        lease = Lease(self.store, key, token, self.lease_s)
         released = False
         try:
             if fresh is None:
@@ -316,17 +316,26 @@ class StepHost:
 
 
 @dataclass
-class _Lease:
-    """A held step lease, renewed in the background while the step runs."""
+class Lease:
+    """A held step lease, renewed in the background while the step runs.
+
+    The renewer is told to stop by a flag as well as cancelled: on Python 3.11 a cancel
+    that lands as a renewal's command finishes sending is lost (redis-py sends with
+    `asyncio.wait_for`, which swallows it: CPython gh-86296, fixed in 3.12). Cancelled
+    only, the renewer went on renewing, `kept()` waited for it forever, and the step's
+    result was never recorded: its run stalled, every redelivery answered 409, until the
+    run's deadline (tests/integration/test_step_lease.py).
+    """
 
     store: Store
     key: str
     token: str
     ttl_s: float
     lost: bool = False
+    stopped: bool = False
 
     async def _renew(self) -> None:
-        while True:
+        while not self.stopped:
             await asyncio.sleep(self.ttl_s / 3)
             try:
                 if not await self.store.renew(self.key, self.token, self.ttl_s):
@@ -342,6 +351,7 @@ class _Lease:
         try:
             yield
         finally:
+            self.stopped = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
