@@ -109,13 +109,11 @@ def settle(stack: Stack, n: int, started: float) -> list[dict[str, Any]]:
 
 
 def assert_ended_well(finished: list[dict[str, Any]]) -> None:
-    """The issue's guarantee: every run ends by its deadline. Most succeed; one that
-    stalled (a rare hang after a kill, cause not yet found) is failed by the deadline
-    sweep with that reason, never left Running."""
-    stalled = [r for r in finished if r["phase"] != "Succeeded"]
-    for r in stalled:
-        assert r["phase"] == "Failed" and "before its deadline" in (r.get("error") or ""), r
-    assert len(stalled) <= 1, [(r["phase"], r.get("error")) for r in finished]
+    """Every run succeeds: a kill of the broker or the sink loses no step and hangs none.
+
+    (A rare run that stalled until its deadline here was a step's lease keeper that never
+    stopped, a lost cancellation on Python 3.11: tests/integration/test_step_lease.py.)"""
+    assert all(r["phase"] == "Succeeded" for r in finished), [(r["id"], r["phase"], r.get("error")) for r in finished]
 
 
 def check_deliveries(stack: Stack, finished: list[dict[str, Any]], *, lossy: bool = False) -> None:
