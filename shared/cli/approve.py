@@ -43,7 +43,10 @@ async def _remote(args: argparse.Namespace, server: str, token: str | None) -> i
         raise Unavailable(f"{server} unreachable: {type(exc).__name__}") from None
     if resp.status_code >= 300:
         raise _error(resp, server)
-    print(f"run {args.run} step {args.step} {resp.json().get('decision', args.command)} by {args.by}")
+    answer = resp.json()
+    print(f"run {args.run} step {args.step} {answer.get('decision', args.command)} by {args.by}")
+    if answer.get("pending"):
+        print(f"the run resumes within a housekeeping sweep: {answer['pending']}", file=sys.stderr)
     return 0
 
 

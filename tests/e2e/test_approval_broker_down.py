@@ -51,3 +51,31 @@ def test_approve_while_the_broker_is_paused(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(broker, signal.SIGCONT)
         stop_stack(stack)
+
+
+def test_approve_through_the_api_while_the_broker_is_paused_says_the_resume_is_pending(tmp_path: Path) -> None:
+    """`cutman approve --server`: the API records the decision and answers `pending`; the CLI
+    says so, as the local path does, instead of a bare 'approved'."""
+    manifests = tmp_path / "gated.yaml"
+    manifests.write_text(MANIFESTS)
+    stack = start_stack(tmp_path, str(manifests), env={"CUTMAN_SWEEP_SECONDS": "0.5", "CUTMAN_LEASE_SECONDS": "2"})
+    broker = 0
+    try:
+        assert stack.post("/webhook/gated", payload("01-HighCPUUsage-firing-1alerts.json")).status_code == 200
+        waiting = stack.wait_for(lambda: [r for r in stack.json("runs", "list") if r["phase"] == "AwaitingApproval"],
+                                 what="the run to wait for approval")[0]
+        broker = stack.child_pid("broker")
+        os.kill(broker, signal.SIGSTOP)
+        approved = stack.cli("--server", stack.base, "approve", waiting["id"], "restart", "--by", "ana", check=False)
+        assert approved.returncode == 0, approved.stderr
+        assert f"run {waiting['id']} step restart approved by ana" in approved.stdout
+        assert "resumes within a housekeeping sweep" in approved.stderr and "broker" in approved.stderr
+        os.kill(broker, signal.SIGCONT)
+        done = stack.wait_for(lambda: [r for r in stack.json("runs", "list") if r["phase"] == "Succeeded"],
+                              timeout=40, what="the run to resume and finish")
+        assert done[0]["id"] == waiting["id"]
+    finally:
+        if broker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(broker, signal.SIGCONT)
+        stop_stack(stack)
