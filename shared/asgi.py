@@ -12,7 +12,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from .errors import CutmanError, PayloadTooLarge
+from .errors import CutmanError, MethodNotAllowed, PayloadTooLarge
 from .models.cloudevent import to_binary
 
 Scope = MutableMapping[str, Any]
@@ -61,6 +61,8 @@ async def respond_error(send: Send, err: CutmanError) -> None:
     extra = {"retry-after": "5"} if err.status == 503 else {}
     if err.retry_after is not None:
         extra["retry-after"] = str(max(1, math.ceil(err.retry_after)))
+    if isinstance(err, MethodNotAllowed):
+        extra["allow"] = ", ".join(err.allow)
     await respond_json(send, err.status, err.body(), extra)
 
 

@@ -5,6 +5,7 @@
     │   ├── BadRequest        400  malformed body or event, names the field
     │   ├── Unauthorized      401  missing or wrong token
     │   ├── NotFound          404  unknown webhook path, source, workflow, run
+    │   ├── MethodNotAllowed  405  a known path asked with another method (Allow: says which)
     │   ├── PayloadTooLarge   413
     │   ├── UnsupportedMedia  415
     │   └── Invalid           422  a well-formed resource that cannot be accepted
@@ -57,6 +58,15 @@ class Unauthorized(PermanentError):
 class NotFound(PermanentError):
     status = 404
     reason = "not_found"
+
+
+class MethodNotAllowed(PermanentError):
+    status = 405
+    reason = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 class PayloadTooLarge(PermanentError):

@@ -100,6 +100,9 @@ def test_resources_with_status_and_conditions(env: ApiEnv) -> None:
     assert missing["error"] == "not_found" and "default/nope" in missing["message"]
     assert get(env, "/api/v1/sources", 400, labelSelector="bad")["field"] == "labelSelector"
     assert get(env, "/api/v1/pods", 404)["error"] == "not_found"
+    wrong = post(env, "/api/v1/runs")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, HEAD"), wrong.text
+    assert wrong.json() == {"error": "method_not_allowed", "message": "/api/v1/runs takes GET"}
 
 
 def test_runs_paging_filters_and_one_run(env: ApiEnv) -> None:

@@ -21,7 +21,7 @@ from cutman.adapters.broker_client import Broker
 from cutman.adapters.store import Store
 from cutman.asgi import Receive, Scope, Send, headers_of, read_body, respond, respond_error
 from cutman.core import jsonlimits
-from cutman.errors import BadRequest, CutmanError, Invalid, NotFound
+from cutman.errors import BadRequest, CutmanError, Invalid, MethodNotAllowed, NotFound
 
 from .apiauth import ApiAuth
 from .runstream import Hub, serve_stream
@@ -113,7 +113,8 @@ class ApiEndpoint:
                 await self._answer(send, 200, doc)
                 return
         if allowed:
-            raise NotFound(f"{scope['path']} takes {' or '.join(sorted(set(allowed)))}")
+            methods = tuple(sorted(set(allowed) | ({"HEAD"} if "GET" in allowed else set())))
+            raise MethodNotAllowed(f"{scope['path']} takes {' or '.join(sorted(set(allowed)))}", allow=methods)
         raise NotFound(f"no API route {scope['path']} (see GET {PREFIX})")
 
     async def _answer(self, send: Send, status: int, doc: Any) -> None:
