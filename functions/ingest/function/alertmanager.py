@@ -15,20 +15,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 from cutman.adapters.store import Claim
 from cutman.core import jsonlimits
 from cutman.core.alerts import fingerprint, passes_filters
-from cutman.core.dedupe import DedupePolicy
-from cutman.core.matchers import Matcher, matches_all
+from cutman.core.matchers import matches_all
 from cutman.errors import BadRequest, PayloadTooLarge
-from cutman.models.alert import Alert, AMWebhook
-from cutman.models.base import describe_errors
 from cutman.models.cloudevent import make_event
 from cutman.models.events import EventType, Ext
-from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    # The alert models (pydantic) are imported by the first webhook, not at start.
+    from cutman.core.dedupe import DedupePolicy
+    from cutman.core.matchers import Matcher
+    from cutman.models.alert import Alert, AMWebhook
 
 DEFAULT_MAX_ALERTS = 1000
 """CUTMAN_MAX_ALERTS: the most alerts one webhook may carry. Every alert is a broker post
@@ -36,6 +38,10 @@ and a dedupe decision, so the bound keeps one request's work (and its answer tim
 
 
 def decode(body: bytes, *, max_alerts: int = DEFAULT_MAX_ALERTS) -> AMWebhook:
+    from cutman.models.alert import AMWebhook
+    from cutman.models.base import describe_errors
+    from pydantic import ValidationError
+
     doc = jsonlimits.loads(body)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object (Alertmanager webhook payload)")
@@ -71,6 +77,8 @@ def plan(
     payload: AMWebhook, *, filters: dict[str, list[str]], matchers: Sequence[Matcher], policy: DedupePolicy
 ) -> tuple[list[Planned], int]:
     """Alerts that pass filters and matchers, each with its dedupe claim; and how many did not."""
+    from cutman.models.alert import Alert
+
     out: list[Planned] = []
     filtered = 0
     group = group_of(payload)

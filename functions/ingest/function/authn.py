@@ -12,7 +12,7 @@ from typing import Any
 
 from cutman.core import auth
 from cutman.errors import Unauthorized
-from cutman.models.resources import AuthType
+from cutman.models.kinds import AuthType
 
 
 def check(compiled: Mapping[str, Any] | None, *, headers: Mapping[str, str], body: bytes) -> None:

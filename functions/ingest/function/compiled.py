@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cutman.core.dedupe import DedupePolicy, policy_of
-from cutman.core.matchers import Matcher, parse_matchers
-from cutman.models.resources import SourceSpec
+if TYPE_CHECKING:
+    # The Source model (pydantic) and dedupe are imported by the first parse, not at start.
+    from cutman.core.dedupe import DedupePolicy
+    from cutman.core.matchers import Matcher
+    from cutman.models.resources import SourceSpec
 
 MAX_SOURCES = 4096
 
@@ -36,6 +38,10 @@ class SourceCache:
         hit = self._parsed.get(source)
         if hit is not None and hit[0] == text:
             return hit[1]
+        from cutman.core.dedupe import policy_of
+        from cutman.core.matchers import parse_matchers
+        from cutman.models.resources import SourceSpec
+
         model = SourceSpec.model_validate(spec)
         parsed = ParsedSource(model, tuple(parse_matchers(model.config.matchers)), policy_of(model.config.dedupe))
         if len(self._parsed) >= MAX_SOURCES:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutman import eventloop, metrics
 from cutman import log as logs
@@ -45,7 +45,7 @@ from cutman.errors import CutmanError, NotFound, Unavailable, UnsupportedMedia
 from cutman.function_base import FunctionBase
 from cutman.models.cloudevent import make_event
 from cutman.models.events import EventType
-from cutman.models.resources import SourceSpec, SourceType
+from cutman.models.kinds import SourceType
 
 from . import alertmanager as am
 from . import (
@@ -61,6 +61,9 @@ from . import (
 )
 from .apiauth import ApiAuth
 from .body import Body
+
+if TYPE_CHECKING:
+    from cutman.models.resources import SourceSpec
 
 logger = logs.get("cutman.ingest")
 HOUSEKEEPING_CHECK_S = 50

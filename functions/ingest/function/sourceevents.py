@@ -23,7 +23,7 @@ from cutman.core import jsonlimits
 from cutman.errors import BadRequest, NotFound, UnsupportedMedia
 from cutman.models.cloudevent import from_http, make_event
 from cutman.models.events import EventType, Ext
-from cutman.models.resources import SourceType
+from cutman.models.kinds import SourceType
 
 from .alertmanager import source_uri
 
