@@ -129,7 +129,9 @@ def test_runs_paging_filters_and_one_run(env: ApiEnv) -> None:
     assert get(env, "/api/v1/runs", 400, phase="Boom")["field"] == "phase"
     assert get(env, "/api/v1/runs", 400, limit="0")["field"] == "limit"
     assert get(env, "/api/v1/runs", 400, **{"continue": "zzz"})["field"] == "continue"
-    run = get(env, f"/api/v1/runs/{done[0]['id']}")
+    # Succeeded is saved before run.finished reaches the sink: its record may follow a moment later
+    run = env.stack.wait_for(lambda: (one := get(env, f"/api/v1/runs/{done[0]['id']}"))["sinks"] and one,
+                             what="the console sink's record on the run")
     assert run["steps"][0]["output"].startswith("ok q-") and run["sinks"]["console"]["phase"] == "Delivered"
     assert run["eventType"] == "dev.cutman.alert.firing" and run["alert"]["labels"]["pod"].startswith("q-")
     assert get(env, "/api/v1/runs/no-such-run", 404)["error"] == "not_found"
