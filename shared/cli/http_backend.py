@@ -80,10 +80,13 @@ class HTTPBackend:
 
 
 def _error(resp: httpx.Response, server: str) -> CutmanError:
+    """The CutmanError for an error answer; its body may be anything (a proxy's HTML page,
+    a JSON list), so the message falls back to the text."""
     try:
-        message = str(resp.json().get("message") or resp.text)
+        doc = resp.json()
     except ValueError:
-        message = resp.text[:300]
+        doc = None
+    message = str((doc.get("message") if isinstance(doc, dict) else None) or resp.text[:300])
     if resp.status_code == 401:
         return Unauthorized(f"{server} refused the token (401): {message}")
     if resp.status_code in (400, 422):
