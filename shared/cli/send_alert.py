@@ -120,7 +120,9 @@ async def _send(args: argparse.Namespace) -> int:
     try:
         answer = resp.json()
     except ValueError:
-        answer = {"message": resp.text}
+        answer = None
+    if not isinstance(answer, dict):  # not ingest's answer: a proxy's page, a list
+        answer = {"message": resp.text[:300]}
     if resp.status_code >= 300:
         print(f"error: {cfg['path']} answered {resp.status_code}: {answer.get('message', answer)}", file=sys.stderr)
         return 1

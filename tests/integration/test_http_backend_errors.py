@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from cutman.cli import main
 from cutman.cli.http_backend import HTTPBackend
 from cutman.errors import BadRequest, CutmanError, Unavailable
 
-from tests.receiver import Receiver, Reply
+from tests.receiver import Receiver, Reply, Request
 
 
 @pytest.mark.parametrize(("reply", "kind", "message"), [
@@ -34,3 +35,19 @@ def test_error_bodies_of_any_shape_are_clear_errors(reply: Reply, kind: type[Cut
         assert message in err.value.message
     finally:
         remote.close()
+
+
+def test_send_alert_reports_an_answer_that_is_not_ingest_s(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Source is found through the API; the webhook's answer is a JSON list with 502."""
+    def answer(req: Request) -> Reply:
+        if req.method == "GET":
+            return Reply(200, {"spec": {"type": "webhook", "config": {"path": "/webhook/am"}}})
+        return Reply(502, ["bad", "gateway"])
+
+    remote = Receiver(answer)
+    try:
+        rc = main(["--server", remote.url, "send-alert", "am", "alertname=X"])
+    finally:
+        remote.close()
+    assert rc == 1
+    assert capsys.readouterr().err == 'error: /webhook/am answered 502: ["bad", "gateway"]\n'
