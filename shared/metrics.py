@@ -16,7 +16,9 @@ scrape is not a request: it neither keeps a function from scaling to zero nor co
 its concurrency.
 
 Labels are bounded: workflow and sink names come from applied CRs, step and sink types
-from enums, tool names from the workflow's own tool lists.
+from enums. Tool names come from the model's calls, which name the workflow's tools but
+may name any tool at all (an alert's text can steer a model), so at most
+`TOOL_LABELS_MAX` names get a series of their own and every later one counts as `other`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ REJECTIONS = Counter("cutman_ingest_rejections", "Requests refused, by reason.",
 REQUEST_DURATION = Histogram("cutman_ingest_request_duration_seconds", "Time from request to answer.",
                              buckets=REQUEST_BUCKETS)
 
+TOOL_LABELS_MAX = 64
+_tool_labels: set[str] = set()
+
 FINAL_SINK_PHASES = ("Delivered", "Skipped", "Failed", "Unknown")
 FAILED_SINK_PHASES = ("Failed", "Retrying", "Unknown")
 
@@ -108,7 +113,14 @@ def step_done(*, step_type: str, phase: str, seconds: float, workflow: str,
         if n:
             AGENT_TOKENS.labels(workflow, kind.split("_", 1)[0]).inc(n)
     for call in tool_calls:
-        TOOL_CALLS.labels(str(call.get("name", "")), "ok" if call.get("ok") else "error").inc()
+        TOOL_CALLS.labels(_tool_label(str(call.get("name", ""))), "ok" if call.get("ok") else "error").inc()
+
+
+def _tool_label(name: str) -> str:
+    if name not in _tool_labels and len(_tool_labels) >= TOOL_LABELS_MAX:
+        return "other"
+    _tool_labels.add(name)
+    return name
 
 
 def sink_record(record: Mapping[str, Any]) -> None:
