@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     # The alert models (pydantic) are imported by the first webhook, not at start.
     from cutman.core.dedupe import DedupePolicy
     from cutman.core.matchers import Matcher
-    from cutman.models.alert import Alert, AMWebhook
+    from cutman.models.alert import Alert, AMAlert, AMWebhook
 
 DEFAULT_MAX_ALERTS = 1000
 """CUTMAN_MAX_ALERTS: the most alerts one webhook may carry. Every alert is a broker post
@@ -68,17 +69,22 @@ def group_of(payload: AMWebhook) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Planned:
-    alert: Alert
+    am: AMAlert
     claim: Claim
     group: dict[str, Any]
+
+    @cached_property
+    def alert(self) -> Alert:
+        """Built only for alerts that are emitted: most of a storm's alerts are duplicates."""
+        from cutman.models.alert import Alert
+
+        return Alert.from_am(self.am, fingerprint=self.claim.fingerprint)
 
 
 def plan(
     payload: AMWebhook, *, filters: dict[str, list[str]], matchers: Sequence[Matcher], policy: DedupePolicy
 ) -> tuple[list[Planned], int]:
     """Alerts that pass filters and matchers, each with its dedupe claim; and how many did not."""
-    from cutman.models.alert import Alert
-
     out: list[Planned] = []
     filtered = 0
     group = group_of(payload)
@@ -87,9 +93,8 @@ def plan(
             filtered += 1
             continue
         keyed = {k: v for k, v in am.labels.items() if k in policy.labels} if policy.labels else am.labels
-        alert = Alert.from_am(am, fingerprint=fingerprint(keyed))
-        claim = Claim(alert.fingerprint, am.status, str(uuid.uuid4()), alert.alertname)
-        out.append(Planned(alert, claim, group))
+        claim = Claim(fingerprint(keyed), am.status, str(uuid.uuid4()), am.labels.get("alertname", ""))
+        out.append(Planned(am, claim, group))
     return out, filtered
 
 
