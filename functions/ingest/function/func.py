@@ -14,7 +14,9 @@ CUTMAN_CLAIM_LEASE (seconds, default 15) bounds how long a claim is left to a re
 that may still be talking to the broker; keep it above CUTMAN_BROKER_DEADLINE (seconds,
 default 10), the most one webhook's events may take to reach the broker before the
 webhook answers 503. CUTMAN_BROKER_CONCURRENCY (default 32) bounds the posts in flight
-to the broker for the whole process. A webhook of more than CUTMAN_MAX_ALERTS alerts
+to the broker for the whole process; past what the broker drains in
+CUTMAN_BROKER_BACKLOG_SECONDS (default 1) at its measured rate, a webhook's events wait
+their turn before any is posted (see cutman.adapters.broker_client). A webhook of more than CUTMAN_MAX_ALERTS alerts
 (default 1000) is refused with 413 before any work is done for it.
 
 The parsed Source (spec model, compiled matchers, dedupe policy) is kept per Source and
@@ -31,7 +33,12 @@ from typing import TYPE_CHECKING, Any
 from cutman import eventloop, metrics
 from cutman import log as logs
 from cutman.adapters.alert_store import DEFAULT_LEASE_S, Decision
-from cutman.adapters.broker_client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_S, HTTPBroker
+from cutman.adapters.broker_client import (
+    DEFAULT_BACKLOG_S,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DEADLINE_S,
+    HTTPBroker,
+)
 from cutman.asgi import (
     Receive,
     Scope,
@@ -84,6 +91,7 @@ class Ingest(FunctionBase):
             self.settings.broker_url,
             concurrency=int(cfg.get("CUTMAN_BROKER_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
             deadline=float(cfg.get("CUTMAN_BROKER_DEADLINE", str(DEFAULT_DEADLINE_S))),
+            backlog_s=float(cfg.get("CUTMAN_BROKER_BACKLOG_SECONDS", str(DEFAULT_BACKLOG_S))),
         )
         self.lease_s = float(cfg.get("CUTMAN_CLAIM_LEASE", str(DEFAULT_LEASE_S)))
         self.max_alerts = int(cfg.get("CUTMAN_MAX_ALERTS", str(am.DEFAULT_MAX_ALERTS)))
