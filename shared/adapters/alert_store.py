@@ -195,8 +195,9 @@ class RedisAlertStore(RedisBase):
         # The claims go as one JSON argument and the verdicts come back as one JSON string:
         # for a 50-alert webhook, packing and parsing 150 arguments and 50 nested replies
         # cost redis-py more than the script's work.
-        args = [at, max_active_s, RESOLVED_RETENTION_S, token, repeat_after_s, int(always), lease_s,
-                json.dumps([[c.status, c.event_id, c.alertname] for c in claims], separators=(",", ":"))]
+        batch = json.dumps([[c.status, c.event_id, c.alertname] for c in claims], separators=(",", ":"))
+        args: list[str | int | float] = [at, max_active_s, RESOLVED_RETENTION_S, token, repeat_after_s,
+                                         int(always), lease_s, batch]
         raw = await self._script(_DEDUPE)(keys=keys, args=args)
         return [Verdict(Decision(d), e) for d, e in json.loads(raw)]
 
