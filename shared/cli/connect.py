@@ -85,6 +85,9 @@ def _context(path: Path, name: str | None) -> Target | None:
                              field="token-file") from None
     if ctx.get("token-env"):
         token = os.environ.get(str(ctx["token-env"]))
+        if not token:
+            raise BadRequest(f"{path}: context {wanted!r}: token-env {ctx['token-env']} is not set",
+                             field="token-env")
     server = ctx.get("server")
     if not server:
         return Target(namespace=ctx.get("namespace"))
