@@ -17,10 +17,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import Field, field_validator
 
@@ -28,6 +27,9 @@ from ..core.urls import redact_url
 from ..errors import PermanentError, Unavailable
 from ..models.base import Spec
 from ..models.run import Run
+
+if TYPE_CHECKING:  # the client is made by whoever delivers; checking a Sink needs no httpx
+    import httpx
 
 RETRYABLE = frozenset({408, 425, 429})
 # A Secret name (DNS-1123 subdomain), optionally `/key` (a Secret data key).
@@ -179,6 +181,8 @@ async def request(ports: Ports, method: str, url: str, *, what: str, timeout: fl
                   **kwargs: Any) -> httpx.Response:
     """One HTTP call with the status rules above; error details never carry the URL's
     query string or userinfo."""
+    import httpx
+
     shown = redact_url(url)
     try:
         resp = await ports.http.request(method, url, timeout=timeout, **kwargs)

@@ -24,9 +24,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 
 from .. import clock, metrics
@@ -41,6 +40,9 @@ from ..models.run import Run
 from .base import Delivery, Ports, SinkEvent, SinkPlugin, Skip
 from .registry import plugin_for
 from .secrets import StoreSecrets
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logs.get("cutman.sink")
 LEASE_MARGIN_S = 30.0
@@ -239,7 +241,11 @@ async def sweep_sink_deliveries(
     if settings is None:
         settings = {k: v for k, v in os.environ.items() if k.startswith("CUTMAN_")}
     own = http is None
-    client = http or httpx.AsyncClient()
+    if http is None:
+        import httpx
+
+        http = httpx.AsyncClient()
+    client = http
     counts = {"resent": 0, "unknown": 0, "exhausted": 0}
     try:
         for run_id, sink, rkey, last in await store.open_deliveries(now - LEASE_MARGIN_S, limit):

@@ -6,7 +6,6 @@ is not built, an agent tool that does not exist) is refused when applied.
 
 from __future__ import annotations
 
-from cutman.agent.tools.registry import problems as tool_problems
 from cutman.core.cron import CronError, parse_cron
 from cutman.core.dedupe import DurationError, policy_of
 from cutman.core.matchers import MatcherError, parse_matcher
@@ -106,6 +105,9 @@ def _agent(wf: Workflow, step: Step, where: str, i: int) -> None:
         raise Invalid("spec.runtime.llmConfig.endpoint is required for the local provider",
                       field="spec.runtime.llmConfig.endpoint")
     _template(step.goal, f"{where}.goal")
+    # the tools (their pydantic models, httpx) are imported for workflows with agent steps only
+    from cutman.agent.tools.registry import problems as tool_problems
+
     problem = tool_problems(step.tools)
     if problem:
         raise Invalid(f"{where}.tools: {problem}", field=f"spec.steps[{i}].tools")
