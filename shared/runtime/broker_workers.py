@@ -86,6 +86,7 @@ class Workers:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._system: dict[str, dict[str, tuple[dict[str, Any], str]]] = {}
         self.counts: Counter[str] = Counter()
+        self._stopping = False
 
     async def start(self) -> None:
         for broker in self.settings.brokers:
@@ -109,7 +110,7 @@ class Workers:
 
     async def _activity(self) -> None:
         last: Counter[str] = Counter()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(ACTIVITY_S)
             now = Counter(self.counts)
             if now != last:
@@ -118,11 +119,18 @@ class Workers:
                 last = now
 
     async def stop(self) -> None:
-        """Cancel everything; unfinished entries stay pending and resume at next start."""
+        """Cancel everything; unfinished entries stay pending and resume at next start.
+
+        Cancelled again until done, and the loops also end on `_stopping`: on Python 3.11
+        a cancel that lands as a redis-py command finishes sending is swallowed
+        (asyncio.wait_for, CPython gh-86296; see cutman.stephost.Lease), and one cancel
+        could leave a worker looping and `stop` waiting forever."""
+        self._stopping = True
         tasks = [*self._workers, *self._deliveries]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while tasks := [t for t in tasks if not t.done()]:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=0.2)
 
     async def _consume(
         self,
@@ -136,7 +144,7 @@ class Workers:
         key, consumer = stream_key(broker, stream), self.settings.consumer
         backlog, after, next_claim = True, "0", 0.0
         group_ready = False
-        while True:
+        while not self._stopping:
             try:
                 if not group_ready:
                     await self.store.ensure_group(key, group)
