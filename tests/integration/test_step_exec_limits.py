@@ -13,6 +13,7 @@ No doubles.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,16 @@ def test_a_relative_cutman_scratch_dir_fails_the_step_with_the_reason(redis_url:
     run = run_workflow(redis_url, {"steps": [{"name": "s", "type": "cli", "command": "true"}]})
     assert run.state("s").phase is StepPhase.FAILED
     assert run.state("s").error is not None and "CUTMAN_SCRATCH_DIR='scratch': must be an absolute path" in run.state("s").error
+
+
+def test_a_step_that_leaves_a_background_child_ends_when_its_shell_does(redis_url: str) -> None:
+    """The shell exits 0 at once; its `sleep 30` still holds the output pipes. The step
+    succeeds with its output, and the leftover is killed, instead of running until the
+    step's timeout and being reported timed out."""
+    spec = {"steps": [{"name": "bg", "type": "cli", "command": "sleep 30 & echo started",
+                       "timeoutMinutes": 0.1}]}
+    started = time.monotonic()
+    run = run_workflow(redis_url, spec)
+    assert time.monotonic() - started < 4.5  # the timeout is 6 s
+    assert run.phase is RunPhase.SUCCEEDED, run.state("bg")
+    assert run.state("bg").output.strip() == "started"
