@@ -82,3 +82,27 @@ class Alert(BaseModel):
 
     def data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def alert_data(am: AMAlert, *, fingerprint: str) -> dict[str, Any]:
+    """`Alert.from_am(am, fingerprint=...).data()`, built without the model.
+
+    Constructing and dumping the model for every emitted alert was an eighth of ingest's
+    CPU per new alert (issue 12); `am` is validated already. A unit test keeps the two
+    equal, field for field and in order.
+    """
+    labels, annotations = dict(am.labels), dict(am.annotations)
+    return {
+        "status": am.status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": am.startsAt,
+        "endsAt": am.endsAt,
+        "generatorURL": am.generatorURL,
+        "fingerprint": fingerprint,
+        "amFingerprint": am.fingerprint,
+        "alertname": labels.get("alertname", ""),
+        "severity": labels.get("severity", ""),
+        "summary": annotations.get("summary", ""),
+        "description": annotations.get("description", ""),
+    }

@@ -252,8 +252,8 @@ class Ingest(FunctionBase):
             raise
         await self.store.confirm_dedupe(source, fps, token=token, events=[
             {"type": "alert." + p.claim.status, "eventId": v.event_id, "decision": v.decision.value,
-             "fingerprint": p.claim.fingerprint, "alertname": p.alert.alertname,
-             "severity": p.alert.severity or ""} for p, v in chosen])
+             "fingerprint": p.claim.fingerprint, "alertname": p.claim.alertname,
+             "severity": p.severity} for p, v in chosen])
         if chosen:
             await self._starting()
         counts = {d: sum(v.decision is d for v in verdicts) for d in Decision}
