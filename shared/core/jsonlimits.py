@@ -126,9 +126,18 @@ def _render(stack: list[list[Any]]) -> str:
     return path
 
 
+def exceeds(value: Any, max_depth: int) -> bool:
+    """Whether `value` nests more than `max_depth` containers (no path; see check_depth)."""
+    return isinstance(value, dict | list | tuple) and _exceeds(value, max_depth)
+
+
 def loads(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH,
-          max_bytes: int = MAX_BYTES) -> Any:
-    """`json.loads` with a size and a depth limit; BadRequest/PayloadTooLarge say which and where."""
+          max_bytes: int = MAX_BYTES, check: bool = True) -> Any:
+    """`json.loads` with a size and a depth limit; BadRequest/PayloadTooLarge say which and where.
+
+    `check=False` leaves the depth walk to a caller that knows the document's shape
+    (ingest: only a webhook's unknown fields can nest; see alertmanager.decode); the
+    documents too deep for `json.loads` itself are still refused here."""
     size = len(raw)
     if size > max_bytes:
         raise PayloadTooLarge(f"{what} is {size} bytes; at most {max_bytes} are accepted")
@@ -139,5 +148,6 @@ def loads(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH,
         raise _too_deep(what, deep_path(text, max_depth) or "", max_depth) from None
     except ValueError as exc:
         raise BadRequest(f"{what} is not JSON: {exc}") from None
-    check_depth(value, what=what, max_depth=max_depth)
+    if check:
+        check_depth(value, what=what, max_depth=max_depth)
     return value

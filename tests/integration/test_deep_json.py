@@ -160,3 +160,27 @@ def test_a_step_printing_deep_json_keeps_the_run_readable(rig: IngestRig) -> Non
     assert run.state("ok").result == {"fine": [1]}
     got = cutman(rig.redis.url, "runs", "get", run.id, "-o", "json")
     assert got.returncode == 0, got.stderr
+
+
+@pytest.mark.parametrize("where, levels, accepted", [
+    ("alert", MAX_DEPTH - 3, True),  # the document, `alerts` and the alert are the other three
+    ("alert", MAX_DEPTH - 2, False),
+    ("labels", 80, False),  # not a string: still refused as too deep first, naming the path
+])
+def test_deep_unknown_field_of_an_alert_is_400_naming_the_path(rig: IngestRig, where: str, levels: int,
+                                                              accepted: bool) -> None:
+    """ingest walks only a webhook's unknown fields for depth (alertmanager.decode); the
+    limit and the path are those of the whole document."""
+    alert: dict[str, Any] = {"status": "firing", "labels": {"alertname": f"Deep{where}{levels}"}}
+    if where == "alert":
+        alert["newField"] = nested(levels)
+    else:
+        alert["labels"]["x"] = nested(levels)
+    resp = httpx.post(rig.url + "/webhook/am", json=am_payload(alert), timeout=30)
+    if accepted:
+        assert resp.status_code == 200, resp.text
+        return
+    assert resp.status_code == 400, resp.text
+    assert f"nested deeper than {MAX_DEPTH} levels" in resp.json()["message"]
+    prefix = "alerts[0].newField[0]" if where == "alert" else "alerts[0].labels.x[0]"
+    assert resp.json()["field"].startswith(prefix), resp.json()

@@ -42,7 +42,7 @@ def decode(body: bytes, *, max_alerts: int = DEFAULT_MAX_ALERTS) -> AMWebhook:
     from cutman.models.base import describe_errors
     from pydantic import ValidationError
 
-    doc = jsonlimits.loads(body)
+    doc = jsonlimits.loads(body, check=False)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object (Alertmanager webhook payload)")
     alerts = doc.get("alerts")
@@ -55,10 +55,25 @@ def decode(body: bytes, *, max_alerts: int = DEFAULT_MAX_ALERTS) -> AMWebhook:
             field="alerts",
         )
     try:
-        return AMWebhook.model_validate(doc)
+        payload = AMWebhook.model_validate(doc)
     except ValidationError as exc:
+        jsonlimits.check_depth(doc)  # a document too deep is refused for that, naming the path
         lines = describe_errors(exc)
         raise BadRequest("; ".join(lines[:5]), field=lines[0].split(":", 1)[0]) from None
+    if _unknown_fields_too_deep(payload):
+        jsonlimits.check_depth(doc)
+    return payload
+
+
+def _unknown_fields_too_deep(payload: AMWebhook) -> bool:
+    """The depth check of a validated webhook: its known fields are strings and flat maps
+    of strings, so only unknown fields (kept for newer Alertmanagers) can nest. Walking
+    those alone, instead of the whole document, was most of the CPU per duplicate alert
+    (issue 12). Conservative by one level: a hit runs the exact check, which names the path."""
+    top = jsonlimits.MAX_DEPTH - 2  # the document itself, then the field's value
+    below = jsonlimits.MAX_DEPTH - 4  # the document, `alerts`, the alert, the value
+    return (any(jsonlimits.exceeds(v, top) for v in (payload.model_extra or {}).values())
+            or any(jsonlimits.exceeds(v, below) for a in payload.alerts for v in (a.model_extra or {}).values()))
 
 
 def group_of(payload: AMWebhook) -> dict[str, Any]:
