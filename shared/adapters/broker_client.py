@@ -149,22 +149,16 @@ class HTTPBroker:
         self.deadline = deadline
         self.timeout = timeout
         self._pool = http1.Pool(url, size=concurrency, keepalive_s=KEEPALIVE_S, max_body=64 * 1024)
-        self._slots: Slots | None = None
+        self._slots = Slots(concurrency)
         self.backlog = Backlog(wait_s=backlog_s, floor=concurrency * 4)
         self._admission: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._requests = itertools.count()
         self._closing: asyncio.Task[None] | None = None
 
-    def _client(self) -> Slots:
-        """Created on first use, inside the running event loop."""
-        if self._slots is None:
-            self._slots = Slots(self.concurrency)
-        return self._slots
-
     async def send(self, events: Sequence[CloudEvent]) -> None:
         if not events:
             return
-        slots = self._client()
+        slots = self._slots
         n = len(events)
         started = time.monotonic()
         await self._admit(n, timeout=self.deadline / 2)

@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 DEFAULT_KEEPALIVE_S = 3.0
 MAX_HEAD = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
+ONE_WRITE = 64 * 1024
+"""Bodies below this go out with the head in one write (one syscall); larger ones are not copied."""
 
 
 class HTTPError(Exception):
@@ -105,9 +107,10 @@ class Pool:
                 async with asyncio.timeout(timeout):
                     if conn is None:
                         conn = await self._open()
-                    conn.writer.write(head + body if len(body) < 65536 else head)
-                    if len(body) >= 65536:
-                        conn.writer.write(body)
+                    if len(body) < ONE_WRITE:
+                        conn.writer.write(head + body)
+                    else:
+                        conn.writer.writelines((head, body))
                         await conn.writer.drain()
                     response, reusable = await self._read(conn, method)
                 return response
